@@ -1,0 +1,60 @@
+# Newcomer entry points: `make run` (main job on the sample archive) and `make test`.
+# Both create .venv when missing and install everything the project needs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYS_STAMP := $(VENV)/.system-packages
+SYSTEM_PACKAGES := poppler-utils fonts-dejavu-core fonts-liberation
+LAKE ?= lake
+SOURCE ?= samples/archive
+ARGS ?=
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.PHONY: run test test-fast install system-packages bench evaluate clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+
+# apt only where we are root and the tools are missing; otherwise say what is needed.
+$(SYS_STAMP): | $(BIN)/python
+	@if command -v pdftoppm >/dev/null && fc-list | grep -qi dejavu; then \
+	  echo "system packages present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	else \
+	  echo "please install: $(SYSTEM_PACKAGES)"; \
+	fi
+	@touch $@
+
+# torch is pinned to the CPU wheel that lies on the machine; installing it first keeps pip
+# from resolving a CUDA build for any package that depends on torch.
+$(STAMP): pyproject.toml | $(BIN)/python $(SYS_STAMP)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/ocr-pipeline ingest $(SOURCE) --lake $(LAKE) $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest tests $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest tests -m 'not slow' $(ARGS)
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+evaluate: install
+	$(BIN)/ocr-pipeline evaluate --data ../shared/data/funsd-train --format funsd $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(LAKE) .pytest_cache

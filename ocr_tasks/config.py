@@ -1,0 +1,72 @@
+"""Settings, one pydantic-settings class per concern.
+
+Every field can be set from the environment (prefix shown on each class) so that workers,
+deployments and the CLI share one source of truth. Credentials never have defaults in code.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Settings(BaseSettings):
+    """S3-compatible endpoint (AWS, MinIO, SeaweedFS). Env prefix ``OCR_S3_``; the standard
+    ``AWS_*`` variables are honoured by boto3 when these are unset."""
+
+    model_config = SettingsConfigDict(env_prefix="OCR_S3_", extra="ignore")
+
+    endpoint_url: str | None = Field(None, description="e.g. http://127.0.0.1:8333; None = AWS")
+    region: str = Field("us-east-1", description="Region name sent to the endpoint.")
+    access_key_id: SecretStr | None = Field(None, description="Falls back to AWS_ACCESS_KEY_ID.")
+    secret_access_key: SecretStr | None = Field(None, description="Falls back to AWS_SECRET_ACCESS_KEY.")
+    max_attempts: int = Field(8, description="botocore retry attempts for 5xx/throttling/resets.")
+    connect_timeout_s: float = Field(5.0, description="Connect timeout per request.")
+    read_timeout_s: float = Field(60.0, description="Read timeout per request.")
+
+
+class LimitSettings(BaseSettings):
+    """Input limits: what counts as too large or too slow. Env prefix ``OCR_LIMIT_``."""
+
+    model_config = SettingsConfigDict(env_prefix="OCR_LIMIT_", extra="ignore")
+
+    max_pixels: int = Field(120_000_000, description="Largest rasterized page (w*h) accepted.")
+    max_pages: int = Field(5_000, description="Most pages (PDF pages or TIFF frames) per document.")
+    max_bytes: int = Field(2_000_000_000, description="Largest source object accepted.")
+    render_timeout_s: float = Field(120.0, description="Per-page timeout of external renderers.")
+    pdf_password: SecretStr | None = Field(None, description="Password tried on encrypted PDFs.")
+
+
+class EngineSettings(BaseSettings):
+    """OCR engine choices. Env prefix ``OCR_ENGINE_``."""
+
+    model_config = SettingsConfigDict(env_prefix="OCR_ENGINE_", extra="ignore")
+
+    backend: str = Field("auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx).")
+    device: str = Field("auto", description="'cpu', 'cuda', 'cuda:N' or 'auto'.")
+    threads: int = Field(1, description="Intra-op threads per worker process; scale by processes.")
+    dpi: int = Field(200, description="PDF render resolution.")
+    max_side: int = Field(2400, description="Longest side fed to the detector (pixels).")
+    rec_batch_size: int = Field(32, description="Line crops per recognizer call (CPU).")
+    rec_batch_size_gpu: int = Field(256, description="Line crops per recognizer call (CUDA).")
+    half_precision: bool = Field(True, description="fp16 on CUDA.")
+    use_direction_classifier: bool = Field(True, description="Flip upside-down lines.")
+    detect_orientation: bool = Field(True, description="Correct 90/180/270 page rotation.")
+    deskew: bool = Field(True, description="Correct small skew angles.")
+    denoise: bool = Field(False, description="Median denoise before detection.")
+    upscale_below_dpi: int = Field(150, description="Upscale pages scanned below this dpi.")
+
+
+class PipelineSettings(BaseSettings):
+    """Batching and orchestration. Env prefix ``OCR_``."""
+
+    model_config = SettingsConfigDict(env_prefix="OCR_", extra="ignore")
+
+    batch_pages: int = Field(64, description="Target pages per batch (one Prefect task each).")
+    workers: int = Field(2, description="Local Dask worker processes.")
+    max_batches_in_flight: int = Field(8, description="Backpressure for backfills.")
+    dask_address: str | None = Field(None, description="Existing Dask scheduler; None = LocalCluster.")
+    canary_pages: int = Field(2, description="Synthetic canary pages injected per batch.")
+    audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
+    cer_threshold: float = Field(0.10, description="Batch CER above this emits ocr.quality.degraded.")
+    review_confidence: float = Field(0.80, description="Pages below this mean confidence need review.")

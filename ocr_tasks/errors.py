@@ -1,0 +1,86 @@
+"""One exception hierarchy for the whole pipeline.
+
+Every fault that can reach the lake carries a stable ``kind`` (written to the ``errors``
+table) and a ``retryable`` flag. The batch runner decides in one place what to do with it:
+input faults are recorded and the batch goes on; retryable storage faults are raised so the
+orchestrator retries the batch.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OcrPipelineError(Exception):
+    """Base class: a fault with a stable kind and a fix-it message."""
+
+    kind: ClassVar[str] = "internal"
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(OcrPipelineError):
+    """The document itself is at fault; retrying will not help."""
+
+    kind = "invalid"
+
+
+class EmptyInput(InputError):
+    kind = "empty"
+
+
+class CorruptInput(InputError):
+    kind = "corrupt"
+
+
+class EncryptedInput(InputError):
+    kind = "encrypted"
+
+
+class UnsupportedInput(InputError):
+    kind = "unsupported"
+
+
+class TooLarge(InputError):
+    kind = "too_large"
+
+
+class RenderTimeout(InputError):
+    kind = "timeout"
+
+
+class StorageError(OcrPipelineError):
+    """Object storage failed; usually transient, so the batch is retried."""
+
+    kind = "storage"
+    retryable = True
+
+
+class Unreadable(StorageError):
+    """A source object that exists in the listing but cannot be read."""
+
+    kind = "unreadable"
+    retryable = True
+
+
+class StorageUnreachable(StorageError):
+    kind = "storage_unreachable"
+    retryable = True
+
+
+class ModelError(OcrPipelineError):
+    """Model weights missing or inconsistent: a deployment fault, not an input fault."""
+
+    kind = "model"
+
+
+def error_kind(exc: BaseException) -> str:
+    """The stable kind of any exception (unknown ones are ``internal``)."""
+    return exc.kind if isinstance(exc, OcrPipelineError) else "internal"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return exc.retryable if isinstance(exc, OcrPipelineError) else False

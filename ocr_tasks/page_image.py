@@ -1,0 +1,28 @@
+"""A rasterized page on its way into the engine (pixels, not yet text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class PageImage:
+    """``image`` is HxWx3 uint8 BGR (OpenCV order) or HxW uint8 grayscale.
+
+    ``index`` is the 0-based page number within its document; ``dpi`` is the render
+    resolution for PDFs, the file's stated resolution for images (None when unknown).
+    """
+
+    image: np.ndarray
+    index: int = 0
+    dpi: float | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
