@@ -1,0 +1,344 @@
+"""From network outputs to geometry and text: DB boxes, line crops, CTC decoding, words,
+reading order.
+
+Pure numpy/OpenCV functions so each step can be unit-tested without a model. Quadrilaterals
+are float32 arrays of shape (4, 2), clockwise from top-left, in the frame of the image they
+were found in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pyclipper
+
+REC_HEIGHT = 48
+REC_STRIDE = 8  # the recognizer emits one time step per 8 input columns
+WORD_BREAK_AFTER = "-/"  # FUNSD-style: "9/3/92" -> "9/", "3/", "92"; "HLB-KS" -> "HLB-", "KS"
+
+
+# --- detection -------------------------------------------------------------------------------
+
+
+def order_quad(points: np.ndarray) -> np.ndarray:
+    """Clockwise from top-left, whatever order cv2.boxPoints returned."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    by_x = pts[np.argsort(pts[:, 0], kind="stable")]
+    left, right = by_x[:2], by_x[2:]
+    tl, bl = left[np.argsort(left[:, 1])]
+    tr, br = right[np.argsort(right[:, 1])]
+    return np.array([tl, tr, br, bl], dtype=np.float32)
+
+
+def _box_score(prob: np.ndarray, contour: np.ndarray) -> float:
+    """Mean probability inside the contour: DB's confidence that the region is text."""
+    h, w = prob.shape
+    x0, y0 = np.clip(np.floor(contour.min(0)).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(contour.max(0)).astype(int), 0, [w - 1, h - 1])
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
+    cv2.fillPoly(mask, [(contour - [x0, y0]).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
+
+
+def unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
+    """Grow a shrunk DB kernel back to the text extent (offset = area * ratio / perimeter)."""
+    area = cv2.contourArea(quad)
+    length = cv2.arcLength(quad.reshape(-1, 1, 2), True)
+    if length == 0:
+        return None
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath(quad.astype(np.int64).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    grown = offset.Execute(area * ratio / length)
+    if len(grown) != 1:
+        return None
+    return np.asarray(grown[0], dtype=np.float32)
+
+
+def db_boxes(
+    prob: np.ndarray,
+    *,
+    thresh: float = 0.3,
+    box_thresh: float = 0.5,
+    unclip_ratio: float = 1.6,
+    min_side: float = 3.0,
+    max_candidates: int = 3000,
+) -> list[tuple[np.ndarray, float]]:
+    """Rotated text quadrilaterals and their scores from a DB probability map (HxW)."""
+    mask = cv2.dilate((prob > thresh).astype(np.uint8), np.ones((2, 2), np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    h, w = prob.shape
+    boxes: list[tuple[np.ndarray, float]] = []
+    for contour in contours[:max_candidates]:
+        rect = cv2.minAreaRect(contour)
+        if min(rect[1]) < min_side:
+            continue
+        score = _box_score(prob, contour.reshape(-1, 2).astype(np.float32))
+        if score < box_thresh:
+            continue
+        grown = unclip(order_quad(cv2.boxPoints(rect)), unclip_ratio)
+        if grown is None:
+            continue
+        rect = cv2.minAreaRect(grown)
+        if min(rect[1]) < min_side + 2:
+            continue
+        quad = order_quad(cv2.boxPoints(rect))
+        quad[:, 0] = quad[:, 0].clip(0, w)
+        quad[:, 1] = quad[:, 1].clip(0, h)
+        boxes.append((quad, score))
+    return boxes
+
+
+def quad_angle(quad: np.ndarray) -> float:
+    """Angle in degrees of the quad's top edge (positive = clockwise in image coordinates)."""
+    (x0, y0), (x1, y1) = quad[0], quad[1]
+    return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
+
+
+def quad_size(quad: np.ndarray) -> tuple[float, float]:
+    """(width along the top edge, height along the left edge)."""
+    return float(np.linalg.norm(quad[1] - quad[0])), float(np.linalg.norm(quad[3] - quad[0]))
+
+
+# --- crops -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A perspective-corrected line image and the homography back to its source image."""
+
+    image: np.ndarray
+    to_source: np.ndarray  # 3x3, crop pixel (x, y) -> source pixel
+
+
+def crop_quad(image: np.ndarray, quad: np.ndarray) -> Crop:
+    """Warp the quad to an upright rectangle, so skewed lines reach the recognizer straight."""
+    width, height = quad_size(quad)
+    w = max(1, int(round(width)))
+    h = max(1, int(round(height)))
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    to_crop = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    warped = cv2.warpPerspective(
+        image, to_crop, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    return Crop(warped, np.linalg.inv(to_crop))
+
+
+def map_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 homography (or 2x3 affine) to Nx2 points."""
+    m = matrix if matrix.shape == (3, 3) else np.vstack([matrix, [0, 0, 1]])
+    pts = np.hstack([np.asarray(points, np.float64), np.ones((len(points), 1))]) @ m.T
+    return (pts[:, :2] / pts[:, 2:3]).astype(np.float32)
+
+
+def rec_width(crop: np.ndarray) -> int:
+    """Width the crop takes at the recognizer's height, at least one time step."""
+    h, w = crop.shape[:2]
+    return max(REC_STRIDE, int(np.ceil(w * REC_HEIGHT / max(h, 1))))
+
+
+def normalize(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 HxWx3 -> 3xHxW float32 scaled as (x/255 - 0.5)/0.5."""
+    return (image.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+
+
+def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """Resize crops to height 48 keeping aspect, pad right to a common width (0 = mid gray,
+    as in training). Returns the batch and each crop's resized width."""
+    widths = [rec_width(c) for c in crops]
+    total = width or max(widths)
+    total = int(np.ceil(total / REC_STRIDE) * REC_STRIDE)
+    batch = np.zeros((len(crops), 3, REC_HEIGHT, total), dtype=np.float32)
+    used: list[int] = []
+    for i, (crop, w) in enumerate(zip(crops, widths, strict=True)):
+        w = min(w, total)
+        batch[i, :, :, :w] = normalize(cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR))
+        used.append(w)
+    return batch, used
+
+
+def cls_batch(crops: Sequence[np.ndarray]) -> np.ndarray:
+    """Direction-classifier input: 3x48x192, aspect kept, right-padded."""
+    batch = np.zeros((len(crops), 3, 48, 192), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        w = min(192, rec_width(crop))
+        batch[i, :, :, :w] = normalize(cv2.resize(crop, (w, 48), interpolation=cv2.INTER_LINEAR))
+    return batch
+
+
+# --- CTC -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Greedy CTC result: characters with their confidence and time step."""
+
+    text: str
+    confidences: tuple[float, ...]
+    steps: tuple[int, ...]
+
+    @property
+    def confidence(self) -> float:
+        return float(np.mean(self.confidences)) if self.confidences else 0.0
+
+
+def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str], valid_steps: int | None = None) -> Decoded:
+    """Best class per time step, repeated classes collapsed, blanks (class 0) dropped.
+
+    ``probs`` is TxC softmax output; ``charset[i]`` is the character of class ``i + 1``.
+    ``valid_steps`` ignores the steps that only saw right padding.
+    """
+    probs = probs[: valid_steps or len(probs)]
+    best = probs.argmax(axis=1)
+    best_p = probs[np.arange(len(best)), best]
+    keep = best != 0
+    keep[1:] &= best[1:] != best[:-1]
+    idx = np.flatnonzero(keep)
+    text = "".join(charset[best[i] - 1] for i in idx)
+    return Decoded(text, tuple(float(best_p[i]) for i in idx), tuple(int(i) for i in idx))
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """A word inside a decoded line: its text, confidence and crop x-range (pixels)."""
+
+    text: str
+    confidence: float
+    x0: float
+    x1: float
+
+
+def _token_ranges(text: str, break_after: str) -> list[tuple[int, int]]:
+    """Character index ranges of words: split at spaces, and after ``break_after`` characters
+    that sit between two non-space characters."""
+    ranges: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if start is not None:
+                ranges.append((start, i))
+                start = None
+            continue
+        if start is None:
+            start = i
+        nxt = text[i + 1] if i + 1 < len(text) else " "
+        if ch in break_after and i > start and not nxt.isspace():
+            ranges.append((start, i + 1))
+            start = None
+    if start is not None:
+        ranges.append((start, len(text)))
+    return ranges
+
+
+def split_words(
+    decoded: Decoded,
+    step_width: float,
+    crop_width: float,
+    *,
+    break_after: str = WORD_BREAK_AFTER,
+) -> list[WordSpan]:
+    """Words with x-ranges in crop pixels from the CTC time steps of their characters.
+
+    A CTC spike marks roughly the centre of its character, so a word reaches half a
+    character pitch beyond its first and last spike. ``step_width`` is crop pixels per step.
+    """
+    if not decoded.text:
+        return []
+    centers = (np.asarray(decoded.steps, dtype=np.float64) + 0.5) * step_width
+    pitch = _char_pitch(decoded, centers, step_width)
+    spans: list[WordSpan] = []
+    for a, b in _token_ranges(decoded.text, break_after):
+        x0 = max(0.0, centers[a] - 0.5 * pitch)
+        x1 = min(crop_width, centers[b - 1] + 0.5 * pitch)
+        conf = float(np.mean(decoded.confidences[a:b]))
+        spans.append(WordSpan(decoded.text[a:b], conf, x0, x1))
+    return spans
+
+
+def _char_pitch(decoded: Decoded, centers: np.ndarray, step_width: float) -> float:
+    """Typical distance between neighbouring characters within words of the line."""
+    gaps = [
+        centers[i + 1] - centers[i]
+        for i in range(len(centers) - 1)
+        if not decoded.text[i].isspace() and not decoded.text[i + 1].isspace()
+    ]
+    return float(np.median(gaps)) if gaps else 2.0 * step_width
+
+
+def ink_extent(gray: np.ndarray, x0: float, x1: float, *, pad: float = 0.0) -> tuple[float, float, float, float] | None:
+    """Tight box (x0, y0, x1, y1) around the dark pixels of a line crop between x0 and x1.
+
+    FUNSD-style word boxes hug the ink; the DB quad is deliberately loose. Ink is found by
+    Otsu thresholding the whole line, so one dark word does not set its own threshold.
+    Returns None when the range holds no ink.
+    """
+    h, w = gray.shape
+    a = int(np.clip(np.floor(x0 - pad), 0, w - 1))
+    b = int(np.clip(np.ceil(x1 + pad), a + 1, w))
+    _, binary = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    region = binary[:, a:b]
+    cols = np.flatnonzero(region.sum(axis=0))
+    rows = np.flatnonzero(region.sum(axis=1))
+    if len(cols) == 0 or len(rows) == 0:
+        return None
+    return (float(a + cols[0]), float(rows[0]), float(a + cols[-1] + 1), float(rows[-1] + 1))
+
+
+# --- reading order ---------------------------------------------------------------------------
+
+
+def reading_order(boxes: Sequence[tuple[float, float, float, float]]) -> list[int]:
+    """Indices of axis-aligned boxes in reading order, by recursive XY-cut.
+
+    At each level the region is cut along its widest empty gap: vertical gaps (columns) win
+    over the narrow gaps between lines, so two columns are read one after the other; rows of
+    a form stay together because boxes overlapping vertically are never cut apart.
+    """
+    arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return _xy_cut(arr, list(range(len(arr))))
+
+
+def _gaps(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+    """Empty intervals (start, end) between the union of [lo, hi] intervals."""
+    order = np.argsort(lo, kind="stable")
+    gaps: list[tuple[float, float]] = []
+    reach = hi[order[0]]
+    for i in order[1:]:
+        if lo[i] > reach:
+            gaps.append((reach, lo[i]))
+        reach = max(reach, hi[i])
+    return gaps
+
+
+def _xy_cut(arr: np.ndarray, idx: list[int]) -> list[int]:
+    if len(idx) <= 1:
+        return idx
+    sub = arr[idx]
+    heights = sub[:, 3] - sub[:, 1]
+    line_h = float(np.median(heights)) if len(heights) else 1.0
+    # shrink boxes vertically a little so touching lines with loose boxes still separate
+    shrink = 0.15 * heights
+    y_gaps = _gaps(sub[:, 1] + shrink, sub[:, 3] - shrink)
+    x_gaps = [g for g in _gaps(sub[:, 0], sub[:, 2]) if g[1] - g[0] >= 1.5 * line_h]
+    best_x = max(x_gaps, key=lambda g: g[1] - g[0], default=None)
+    best_y = max(y_gaps, key=lambda g: g[1] - g[0], default=None)
+    use_x = best_x is not None and (
+        best_y is None or (best_x[1] - best_x[0]) > 2.0 * (best_y[1] - best_y[0])
+    )
+    if use_x:
+        cut, axis = 0.5 * (best_x[0] + best_x[1]), 0
+    elif best_y is not None:
+        cut, axis = 0.5 * (best_y[0] + best_y[1]), 1
+    else:  # one band of vertically overlapping boxes: a row, read left to right
+        return [idx[i] for i in np.argsort(sub[:, 0], kind="stable")]
+    centers = 0.5 * (sub[:, axis] + sub[:, axis + 2])
+    first = [i for i, c in zip(idx, centers, strict=True) if c < cut]
+    second = [i for i, c in zip(idx, centers, strict=True) if c >= cut]
+    if not first or not second:
+        return [idx[i] for i in np.argsort(sub[:, 0], kind="stable")]
+    return _xy_cut(arr, first) + _xy_cut(arr, second)
