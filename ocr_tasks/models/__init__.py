@@ -1,0 +1,28 @@
+"""PP-OCRv6 small networks as PyTorch modules, with the weights of the rapidocr ONNX files.
+
+``load_detector``/``load_recognizer``/``load_direction_classifier`` return fresh modules in
+eval mode with every parameter trainable; ``export_onnx`` turns them back into ONNX for the
+onnxruntime backend. Inputs are BGR images scaled as ``(x / 255 - 0.5) / 0.5``, NCHW.
+"""
+
+from ocr_tasks.models.export import export_onnx
+from ocr_tasks.models.zoo import (
+    MODEL_NAME,
+    MODEL_VERSION,
+    charset,
+    load_detector,
+    load_direction_classifier,
+    load_recognizer,
+    onnx_model_path,
+)
+
+__all__ = [
+    "MODEL_NAME",
+    "MODEL_VERSION",
+    "charset",
+    "export_onnx",
+    "load_detector",
+    "load_direction_classifier",
+    "load_recognizer",
+    "onnx_model_path",
+]

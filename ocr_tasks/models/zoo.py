@@ -1,0 +1,102 @@
+"""The model zoo: where the weights come from, what version they are, how models are built.
+
+The weights and the charset are read from the ONNX files inside the ``rapidocr`` wheel; nothing
+is downloaded at run time. Parsed files are cached per process, but every ``load_*`` call
+builds a fresh module, so fine-tuning one copy cannot corrupt another.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ocr_tasks.errors import ModelError
+from ocr_tasks.models.detector import TextDetector
+from ocr_tasks.models.direction import DirectionClassifier
+from ocr_tasks.models.onnx_weights import assign_weights, read_metadata, read_weights
+from ocr_tasks.models.recognizer import TextRecognizer
+
+MODEL_NAME = "PP-OCRv6-small"
+# Bump when a change to the modules can change their outputs (invalidates exported caches).
+PORT_REVISION = "torch1"
+
+ONNX_FILES: dict[str, str] = {
+    "det": "PP-OCRv6_det_small.onnx",
+    "rec": "PP-OCRv6_rec_small.onnx",
+    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+}
+CTC_BLANK = "<blank>"
+
+
+def onnx_model_path(kind: str) -> Path:
+    """The original ONNX file of ``kind`` ("det", "rec" or "cls") inside the rapidocr package."""
+    if kind not in ONNX_FILES:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(ONNX_FILES)}")
+    try:
+        path = Path(str(resources.files("rapidocr") / "models" / ONNX_FILES[kind]))
+    except ModuleNotFoundError as e:
+        raise ModelError("the rapidocr package (model weights) is not installed") from e
+    if not path.is_file():
+        raise ModelError(f"model file {path} is missing; reinstall rapidocr==3.10.0")
+    return path
+
+
+def _model_version() -> str:
+    digest = hashlib.sha256()
+    for kind in ONNX_FILES:
+        digest.update(onnx_model_path(kind).read_bytes())
+    return f"ppocrv6s-{PORT_REVISION}-{digest.hexdigest()[:8]}"
+
+
+MODEL_VERSION = _model_version()
+
+
+@functools.cache
+def _charset() -> tuple[str, ...]:
+    metadata = read_metadata(onnx_model_path("rec"))
+    if "character" not in metadata:
+        raise ModelError("the recognizer ONNX file has no 'character' metadata")
+    return (CTC_BLANK, *metadata["character"].splitlines(), " ")
+
+
+def charset() -> list[str]:
+    """Recognizer classes: ``[0]`` is the CTC blank placeholder, the last is the space."""
+    return list(_charset())
+
+
+_BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "det": TextDetector,
+    "rec": lambda: TextRecognizer(num_classes=len(_charset())),
+    "cls": DirectionClassifier,
+}
+
+
+def load_model(kind: str, device: str | torch.device = "cpu") -> nn.Module:
+    """A fresh ``kind`` network with the original weights, in eval mode, fully trainable."""
+    path = onnx_model_path(kind)
+    model = _BUILDERS[kind]()
+    assign_weights(model, read_weights(path), source=path.name)
+    model.eval()
+    model.requires_grad_(True)
+    return model.to(device)
+
+
+def load_detector(device: str | torch.device = "cpu") -> nn.Module:
+    """Text detector: Bx3xHxW (sides multiples of 32) -> Bx1xHxW probability map."""
+    return load_model("det", device)
+
+
+def load_recognizer(device: str | torch.device = "cpu") -> nn.Module:
+    """Line recognizer: Bx3x48xW -> Bx(W//8)xC softmax, C = len(charset())."""
+    return load_model("rec", device)
+
+
+def load_direction_classifier(device: str | torch.device = "cpu") -> nn.Module:
+    """Line direction classifier: Bx3x48x192 -> Bx2 softmax (index 1 = upside down)."""
+    return load_model("cls", device)
