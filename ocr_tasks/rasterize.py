@@ -9,10 +9,12 @@ Error policy (what the batch runner records):
 * Document-level faults raise an :class:`~ocr_tasks.errors.InputError` subclass before the first
   page: empty file (``EmptyInput``; also a PDF with zero pages, since there is nothing to OCR),
   unknown format, encryption without a working password, too many pages, unopenable file.
-* Page-level faults are yielded as :class:`PageFailure` in page order, and the document goes on:
-  a page over the pixel limit (``TooLarge``), a page no renderer can draw (``CorruptInput``),
-  a renderer timeout (``RenderTimeout``). Exception: an image or TIFF whose frames are *all*
-  undecodable raises ``CorruptInput`` instead, since nothing of the document is readable.
+* Page-level faults of multi-page documents are yielded as :class:`PageFailure` in page order,
+  and the document goes on: a page over the pixel limit (``TooLarge``), a page no renderer can
+  draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG is its
+  only page, so its faults raise; a TIFF whose frames are *all* undecodable raises
+  ``CorruptInput``; a TIFF whose first frame PIL itself refuses as a decompression bomb (more
+  than twice the pixel limit) raises ``TooLarge``.
 
 PDFs are rendered with PDFium (pypdfium2). When PDFium cannot open a file or draw a page,
 poppler (pdftoppm via pdf2image, with a timeout and an argument list, never a shell) gets a try.
@@ -242,6 +244,8 @@ class _PdfSource:
         except Exception as e:
             if "Incorrect password" in str(e) or "encrypted" in str(e).lower():
                 raise self._encrypted() from e
+            if re.search(r"page count 0|last page \(0\)", str(e)):
+                raise EmptyInput(f"{self.path.name}: PDF has no pages") from e
             raise CorruptInput(
                 f"{self.path.name}: corrupt PDF, neither PDFium ({cause}) nor poppler can open it"
             ) from e
@@ -414,10 +418,17 @@ def _frame_count(im: Image.Image, label: str) -> int:
 def _iter_image(
     path: Path, limits: LimitSettings, start: int, stop: int | None
 ) -> Iterator[PageImage | PageFailure]:
-    """PNG/JPEG (one page) or TIFF (one page per frame)."""
+    """PNG/JPEG (one page: its faults are the document's, so they raise) or TIFF (one page
+    per frame: a bad frame is a :class:`PageFailure` once the file has shown a good frame)."""
     with _OpenImage(path, limits) as im:
-        multi = im.format == "TIFF"
-        n = _check_pages(_frame_count(im, path.name), limits, path.name) if multi else 1
+        if im.format != "TIFF":
+            if start == 0 and (stop is None or stop > 0):
+                item = _image_frame(im, 0, path.name, limits)
+                if isinstance(item, PageFailure):
+                    raise item.error
+                yield item
+            return
+        n = _check_pages(_frame_count(im, path.name), limits, path.name)
         end = n if stop is None else min(stop, n)
         pending: list[PageFailure] = []  # corrupt frames wait until a good frame proves the file
         produced = False

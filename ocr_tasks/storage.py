@@ -52,9 +52,9 @@ def check_key(key: str, *, allow_empty: bool = False) -> str:
         raise InvalidKey(f"key must be a string, got {type(key).__name__}")
     if key == "" and allow_empty:
         return key
-    if not key or "\x00" in key or "\\" in key:
-        raise InvalidKey(f"invalid key {key!r}: empty, NUL or backslash")
-    if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
+    if not key or "\x00" in key:
+        raise InvalidKey(f"invalid key {key!r}: empty or NUL")
+    if key.startswith("/"):
         raise InvalidKey(f"invalid key {key!r}: absolute paths are not allowed")
     for part in key.split("/"):
         if part in ("", ".", ".."):

@@ -21,6 +21,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from ocr_tasks.config import S3Settings
+
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key-0123456789"
 REGION = "us-east-1"
@@ -68,6 +70,20 @@ class S3Server:
             ),
         )
 
+    def settings(self, **overrides: object) -> S3Settings:
+        """S3Settings for this endpoint with test-friendly timeouts (overridable)."""
+        values: dict[str, object] = {
+            "endpoint_url": self.endpoint_url,
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            "region": self.region,
+            "max_attempts": 2,
+            "connect_timeout_s": 2.0,
+            "read_timeout_s": 10.0,
+        }
+        values.update(overrides)
+        return S3Settings(**values)  # type: ignore[arg-type]
+
     def make_bucket(self, name: str | None = None) -> str:
         """Create a fresh bucket (unique name unless given) and return its name."""
         name = name or f"test-{uuid.uuid4().hex[:12]}"
@@ -75,6 +91,9 @@ class S3Server:
         return name
 
     def stop(self) -> None:
+        moto = getattr(self, "moto", None)
+        if moto is not None:
+            moto.stop()
         if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -148,6 +167,29 @@ def start_seaweedfs(timeout_s: float = 45.0) -> S3Server:
         server.stop()
         raise
     return server
+
+
+def start_moto() -> S3Server:
+    """Fallback when ``weed`` cannot run: moto's server mode (pip install 'moto[server]')."""
+    from moto.server import ThreadedMotoServer  # type: ignore[import-not-found]
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    s3 = S3Server(f"http://127.0.0.1:{port}")
+    s3.moto = server  # type: ignore[attr-defined]
+    return s3
+
+
+def start_s3() -> S3Server:
+    """SeaweedFS if it starts, else moto if installed; the error of SeaweedFS otherwise."""
+    try:
+        return start_seaweedfs()
+    except RuntimeError as weed_error:
+        try:
+            return start_moto()
+        except ImportError:
+            raise weed_error from None
 
 
 if __name__ == "__main__":  # manual check: python tests/s3server.py
