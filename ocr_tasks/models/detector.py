@@ -60,7 +60,6 @@ class FeaturePyramid(nn.Module):
         super().__init__()
         self.lateral = nn.ModuleList(LateralBlock(c, channels) for c in reversed(in_channels))
         self.smooth = nn.ModuleList(SmoothBlock(channels, channels // 4) for _ in in_channels)
-        self.out_channels = channels
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         laterals = [block(f) for block, f in zip(self.lateral, reversed(features), strict=True)]

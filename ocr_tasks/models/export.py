@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -60,7 +61,10 @@ def export_onnx(kind: str, out_path: Path | None = None) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".onnx.tmp", dir=target.parent)
     os.close(fd)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The torch.export-based exporter needs onnxscript, which is not a dependency;
+            # the TorchScript one is deprecated but exact for these static-graph networks.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
             torch.onnx.export(
                 model,
                 (sample,),
@@ -71,6 +75,7 @@ def export_onnx(kind: str, out_path: Path | None = None) -> Path:
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: input_axes, OUTPUT_NAME: output_axes},
             )
+        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide a shared cache from others
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):

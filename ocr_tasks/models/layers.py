@@ -49,7 +49,6 @@ class ConvAct(nn.Module):
         groups: int = 1,
         act: nn.Module | None = None,
         padding: int | tuple[int, int] | None = None,
-        bias: bool = True,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(
@@ -59,7 +58,6 @@ class ConvAct(nn.Module):
             stride=stride,
             padding=same_padding(kernel) if padding is None else padding,
             groups=groups,
-            bias=bias,
         )
         self.act = act if act is not None else nn.Identity()
 

@@ -23,8 +23,9 @@ from torch import nn
 
 from ocr_tasks.errors import ModelError
 
-# Ops whose constant inputs configure them (Resize's roi and scales) instead of weighing.
-CONFIGURED_OPS = frozenset({"Constant", "Identity", "Resize"})
+# Constant and Identity only produce or rename tensors; Resize's constant inputs (roi,
+# scales) configure the op instead of weighing anything.
+NO_WEIGHT_OPS = frozenset({"Constant", "Identity", "Resize"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def read_weights(path: Path) -> tuple[OnnxTensor, ...]:
             aliases[node.output[0]] = aliases.get(node.input[0], node.input[0])
     taken: dict[str, OnnxTensor] = {}
     for node in graph.node:
-        if node.op_type in CONFIGURED_OPS:
+        if node.op_type in NO_WEIGHT_OPS:
             continue
         for name in node.input:
             name = aliases.get(name, name)
@@ -106,13 +107,18 @@ def weight_slots(module: nn.Module) -> Iterator[Slot]:
                 yield Slot(prefix + name, buffer, False)
 
 
+def _is_channel_vector(shape: tuple[int, ...]) -> bool:
+    """(1, C, 1, 1): a per-channel vector shaped to broadcast over NCHW."""
+    return len(shape) == 4 and shape[0] == shape[2] == shape[3] == 1
+
+
 def _fit(slot: Slot, tensor: OnnxTensor, source: str) -> np.ndarray:
     """The ONNX tensor in the slot's layout, or ModelError."""
     value = tensor.value
     if slot.transposed and value.ndim == 2:
         value = value.T
-    elif slot.tensor.ndim == 1 and value.ndim == 4 and value.shape[0] == 1 and value.shape[2:] == (1, 1):
-        value = value.reshape(-1)  # a folded bias stored as a broadcastable (1, C, 1, 1) Add
+    elif slot.tensor.ndim == 1 and _is_channel_vector(value.shape):
+        value = value.reshape(-1)  # a folded bias, stored for a broadcasting Add
     if tuple(value.shape) != tuple(slot.tensor.shape):
         raise ModelError(
             f"{source}: ONNX tensor {tensor.name!r} of shape {tuple(tensor.value.shape)} does "

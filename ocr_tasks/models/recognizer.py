@@ -72,7 +72,6 @@ class SequenceEncoder(nn.Module):
         self.local_mixer = ConvBNAct(dim, dim, (1, 7), groups=dim, act=nn.SiLU())
         self.blocks = nn.ModuleList(TransformerBlock(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.out_channels = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.shortcut(x).flatten(2).transpose(1, 2)

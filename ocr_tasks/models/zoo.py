@@ -54,6 +54,8 @@ def _model_version() -> str:
     return f"ppocrv6s-{PORT_REVISION}-{digest.hexdigest()[:8]}"
 
 
+# Computed at import (hashing ~31 MB takes tens of milliseconds): a worker without the weight
+# files fails on import with ModelError instead of on its first page.
 MODEL_VERSION = _model_version()
 
 
