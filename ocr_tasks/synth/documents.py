@@ -1,0 +1,419 @@
+"""Insurance document layouts: claim form, policy schedule, letter and ID card.
+
+Each builder draws one clean page on a ``Canvas`` from a ``DocSpec`` and a seeded generator;
+degradation happens later. Layouts check the remaining space before each optional block, so
+any font size from the spec keeps the page within its margins.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+
+from ocr_tasks.synth.fake_data import FakeData, Money, format_date
+from ocr_tasks.synth.fonts import FontFamily, family
+from ocr_tasks.synth.layout import Canvas, Style, paper_size_px, pt_to_px
+from ocr_tasks.synth.texts import (
+    COVERAGES, DAMAGE_ITEMS, DESCRIPTIONS, ID_LABELS, INSURED_OBJECTS, LABELS, LETTER_PARAGRAPHS,
+    LETTER_SUBJECTS, LOSS_TYPES, SCHEDULE_NOTES,
+)
+from ocr_tasks.synth.truth import PageTruth
+
+KINDS = ("claim_form", "policy_schedule", "letter", "id_card")
+ACCENTS = ((214, 228, 245), (225, 240, 225), (245, 232, 214), (235, 235, 235), (240, 222, 230))
+
+
+@dataclass(frozen=True)
+class DocSpec:
+    """What to draw: layout kind, language, paper, font family, body size and resolution."""
+
+    kind: str
+    lang: str = "en"
+    paper: str = "A4"
+    font_family: str = "dejavu-sans"
+    body_pt: float = 11.0
+    dpi: int = 150
+    max_lines: int = 60
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "lang": self.lang, "paper": self.paper,
+                "font_family": self.font_family, "body_pt": self.body_pt, "dpi": self.dpi}
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A clean page (HxWx3 BGR) with its ground truth, before degradation."""
+
+    image: np.ndarray
+    truth: PageTruth
+    spec: DocSpec
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Flow:
+    """Top-to-bottom placement on a canvas: a baseline cursor, margins and styles."""
+
+    def __init__(self, canvas: Canvas, spec: DocSpec, fam: FontFamily, rng: random.Random):
+        self.c, self.spec, self.fam, self.rng = canvas, spec, fam, rng
+        self.size = pt_to_px(spec.body_pt, spec.dpi)
+        self.lead = round(self.size * 1.5)
+        self.left, self.right = canvas.mm(18), canvas.width - canvas.mm(18)
+        self.bottom = canvas.height - canvas.mm(16)
+        self.y = canvas.mm(14) + self.size
+        self.lines = 0
+        self.body = Style(fam.regular, self.size)
+        self.bold = Style(fam.bold, self.size)
+        self.small = Style(fam.regular, max(6, round(self.size * 0.8)))
+        self.value = Style(fam.mono if rng.random() < 0.3 else fam.regular, self.size,
+                           (15, 25, 70) if rng.random() < 0.3 else (20, 20, 24))
+        self.accent = rng.choice(ACCENTS)
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    def fits(self, lines: int) -> bool:
+        """Room for ``lines`` more lines below the cursor (and within the line budget)."""
+        return (self.y + (lines - 1) * self.lead <= self.bottom - self.lead
+                and self.lines + lines <= self.spec.max_lines)
+
+    def newline(self, factor: float = 1.0) -> None:
+        self.y += round(self.lead * factor)
+
+    def text(self, x: float, text: str, style: Style, **kw: str) -> int:
+        return self.c.text(x, self.y, text, style, **kw)
+
+    def line(self, x: float, text: str, style: Style, **kw: str) -> None:
+        """One full line of text, then move down."""
+        self.text(x, text, style, **kw)
+        self.lines += 1
+        self.newline()
+
+    def heading(self, text: str) -> None:
+        top = self.y - self.size - round(self.size * 0.35)
+        self.c.rect((self.left, top, self.right, top + round(self.lead * 1.05)),
+                    fill=self.accent, outline=None)
+        self.text(self.left + self.size // 2, text, self.bold, label="header")
+        self.lines += 1
+        self.newline(1.25)
+
+    def fields(self, pairs: list[tuple[str, str]], columns: int = 2) -> None:
+        """Label/value pairs in aligned columns (values start at a common x per column)."""
+        col_w = self.width / columns
+        for start in range(0, len(pairs), columns):
+            row = pairs[start : start + columns]
+            for i, (label, value) in enumerate(row):
+                x = self.left + i * col_w
+                labels = [p[0] for p in pairs[i::columns]]
+                value_x = x + max(self.c.text_width(lb, self.body) for lb in labels) + self.size
+                self.c.field(x, self.y, label, value, self.body, self.value, value_x)
+            self.lines += 1
+            self.newline()
+
+    def paragraph(self, text: str, style: Style | None = None, indent: float = 0) -> None:
+        style = style or self.body
+        for line in self.c.wrap(text, style, self.width - indent):
+            if not self.fits(1):
+                return
+            self.line(self.left + indent, line, style)
+
+    def table(self, headers: list[str], rows: list[list[str]], widths: list[float],
+              right_aligned: set[int]) -> None:
+        """A ruled table; ``widths`` are fractions of the text width."""
+        xs = [self.left + sum(widths[:i]) * self.width for i in range(len(widths) + 1)]
+        row_h = round(self.lead * 1.15)
+        top = self.y - round(row_h * 0.72)
+        pad = self.size * 0.4
+        self.c.rect((xs[0], top, xs[-1], top + row_h), fill=self.accent, outline=None)
+        for r, cells in enumerate([headers, *rows]):
+            base = top + r * row_h + round(row_h * 0.72)
+            style = self.bold if r == 0 else self.body
+            for i, cell in enumerate(cells):
+                if not cell:
+                    continue
+                if i in right_aligned:
+                    self.c.text(xs[i + 1] - pad, base, cell, style, align="right",
+                                label="question" if r == 0 else "answer")
+                else:
+                    self.c.text(xs[i] + pad, base, cell, style,
+                                label="question" if r == 0 else "answer")
+        bottom = top + row_h * (len(rows) + 1)
+        for r in range(len(rows) + 2):
+            self.c.hline(xs[0], xs[-1], top + r * row_h)
+        for x in xs:
+            self.c.vline(x, top, bottom)
+        self.lines += len(rows) + 1
+        self.y = bottom + round(self.lead * 0.9)
+
+    def footer(self, text: str) -> None:
+        self.c.text(self.left, self.c.height - self.c.mm(10), text, self.small)
+        self.lines += 1
+
+
+def _new_canvas(spec: DocSpec) -> tuple[Canvas, FontFamily]:
+    w, h = paper_size_px(spec.paper, spec.dpi)
+    return Canvas(w, h, spec.dpi), family(spec.font_family)
+
+
+def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    L = LABELS[spec.lang]
+    canvas, fam = _new_canvas(spec)
+    f = Flow(canvas, spec, fam, rng)
+    insurer, holder, address = fake.insurer(), fake.person_name(), fake.address()
+    loss_date = fake.date()
+    place = fake.city()
+    claim_no, policy_no = fake.claim_number(loss_date.year), fake.policy_number()
+
+    f.line(f.left, insurer, Style(fam.bold, round(f.size * 1.5)), label="header")
+    f.newline(0.2)
+    f.line(f.left, L["claim_title"], Style(fam.bold, round(f.size * 1.2)), label="header")
+    f.fields([(L["claim_no"], claim_no)], columns=1)
+    f.newline(0.4)
+    f.heading(L["s_holder"])
+    f.fields([(L["name"], holder), (L["policy_no"], policy_no)], columns=2)
+    f.fields([(L["address"], address.one_line())], columns=1)
+    f.fields([(L["phone"], fake.phone()), (L["email"], fake.email(holder))], columns=2)
+    f.newline(0.3)
+    f.heading(L["s_incident"])
+    loss_time = f"{rng.randint(6, 22):02d}:{rng.choice((0, 15, 30, 45)):02d}"
+    f.fields([(L["loss_date"], format_date(loss_date, spec.lang)), (L["place"], place),
+              (L["plate"], fake.plate()), (L["time"], loss_time)], columns=2)
+    # loss type check boxes
+    types = LOSS_TYPES[spec.lang]
+    checked = rng.randrange(len(types))
+    x = f.left + f.c.text_width(L["loss_type"] + "  ", f.body)
+    f.text(f.left, L["loss_type"], f.body, label="question")
+    box = round(f.size * 0.8)
+    for i, name in enumerate(types):
+        if x + box + f.size * 0.4 + f.c.text_width(name, f.body) > f.right:
+            break  # large fonts: the options that fit on the line
+        f.c.checkbox(x, f.y, box, i == checked)
+        f.text(x + box + f.size * 0.4, name, f.body)
+        x += box + f.size * 0.4 + f.c.text_width(name, f.body) + f.size * 1.2
+    f.lines += 1
+    f.newline()
+    f.line(f.left, L["description"], f.body, label="question")
+    desc = rng.choice(DESCRIPTIONS[spec.lang]).format(place=place,
+                                                      date=format_date(loss_date, spec.lang))
+    f.paragraph(desc, f.value, indent=f.size)
+    f.newline(0.3)
+    if f.fits(7):
+        f.heading(L["s_items"])
+        n_items = rng.randint(2, 4)
+        items = rng.sample(DAMAGE_ITEMS, n_items)
+        rows, total = [], Money(0)
+        for en, de, lo, hi in items:
+            qty = rng.randint(1, 3)
+            unit = fake.amount(lo, hi)
+            amount = Money(unit.cents * qty)
+            total = total + amount
+            rows.append([en if spec.lang == "en" else de, str(qty), unit.format(spec.lang),
+                         amount.format(spec.lang)])
+        rows.append([L["total"], "", "", total.format(spec.lang)])
+        f.table([L["item"], L["qty"], L["unit"], L["amount"]], rows, [0.46, 0.1, 0.22, 0.22],
+                {1, 2, 3})
+    if f.fits(4):
+        f.heading(L["s_bank"])
+        f.fields([(L["iban"], fake.iban()), (L["holder"], holder)], columns=1)
+    if f.fits(4):
+        f.newline(0.3)
+        f.paragraph(L["declaration"], f.small)
+        f.newline(0.8)
+        signed = format_date(loss_date + timedelta(days=rng.randint(0, 9)), spec.lang)
+        f.c.field(f.left, f.y, L["place_date"], f"{place}, {signed}", f.body, f.value)
+        sig_x = f.left + f.width * 0.58
+        f.text(sig_x, L["signature"], f.body, label="question")
+        sx = sig_x + f.c.text_width(L["signature"] + " ", f.body)
+        f.c.signature((sx + f.size, f.y - f.size * 1.6, f.right, f.y + f.size * 0.2), rng)
+        f.c.hline(sx, f.right, f.y + f.size * 0.3)
+        f.lines += 1
+    f.footer(f"{L['form']} KS-{rng.randint(10, 99)}/{loss_date.year}  {L['page']} 1 {L['of']} 1")
+    meta = {"claim_number": claim_no, "policy_number": policy_no, "name": holder}
+    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+
+
+def _policy_schedule(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    L = LABELS[spec.lang]
+    canvas, fam = _new_canvas(spec)
+    f = Flow(canvas, spec, fam, rng)
+    insurer, holder, address = fake.insurer(), fake.person_name(), fake.address()
+    ins_address = fake.address()
+    start = fake.date()
+    end = start.replace(year=start.year + 1) - timedelta(days=1) if not (
+        start.month == 2 and start.day == 29) else start + timedelta(days=364)
+    policy_no = fake.policy_number(start.year)
+    plate = fake.plate()
+
+    f.line(f.left, insurer, Style(fam.bold, round(f.size * 1.5)), label="header")
+    f.line(f.left, f"{ins_address.one_line()} | {fake.phone()}", f.small)
+    f.newline(0.5)
+    f.line(f.left, L["schedule_title"], Style(fam.bold, round(f.size * 1.35)), label="header")
+    f.newline(0.3)
+    period = f"{format_date(start, spec.lang)} {L['to']} {format_date(end, spec.lang)}"
+    obj = rng.choice(INSURED_OBJECTS[spec.lang]).format(plate=plate, street=address.street)
+    f.fields([(L["policy_no"], policy_no), (L["policyholder"], holder),
+              (L["address"], address.one_line()),
+              (L["period"], period),
+              (L["insured_object"], obj), (L["payment"], L["payment_value"])], columns=1)
+    f.newline(0.5)
+    covers = rng.sample(COVERAGES, rng.randint(3, 6))
+    rows, total = [], Money(0)
+    for en, de in covers:
+        insured = Money(rng.choice((5_000, 10_000, 50_000, 100_000, 1_000_000)) * 100)
+        deductible = Money(rng.choice((0, 150, 300, 500, 1000)) * 100)
+        premium = fake.amount(20, 600)
+        total = total + premium
+        rows.append([en if spec.lang == "en" else de, insured.format(spec.lang),
+                     deductible.format(spec.lang), premium.format(spec.lang)])
+    rows.append([L["total_premium"], "", "", total.format(spec.lang)])
+    f.table([L["cover"], L["sum_insured"], L["deductible"], L["premium"]], rows,
+            [0.34, 0.24, 0.2, 0.22], {1, 2, 3})
+    for note in SCHEDULE_NOTES[spec.lang]:
+        f.paragraph(note, f.small)
+        f.newline(0.3)
+    if f.fits(3):
+        f.newline(0.5)
+        f.c.signature((f.left, f.y - f.size * 0.5, f.left + f.width * 0.3, f.y + f.lead), rng)
+        f.newline(1.8)
+        f.line(f.left, f"{insurer}", f.small)
+    f.footer(f"{L['policy']} {policy_no}  {L['page']} 1 {L['of']} 1")
+    meta = {"policy_number": policy_no, "name": holder}
+    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+
+
+def _letter(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    L = LABELS[spec.lang]
+    canvas, fam = _new_canvas(spec)
+    f = Flow(canvas, spec, fam, rng)
+    insurer, ins_address, holder, address = (fake.insurer(), fake.address(), fake.person_name(),
+                                             fake.address())
+    sent = fake.date()
+    claim_no, policy_no, phone = fake.claim_number(sent.year), fake.policy_number(), fake.phone()
+    values = {
+        "date": format_date(sent - timedelta(days=rng.randint(3, 20)), spec.lang),
+        "claim": claim_no, "policy": policy_no, "phone": phone,
+        "amount": fake.amount(200, 8000).format(spec.lang),
+        "deductible": Money(rng.choice((150, 300, 500)) * 100).format(spec.lang),
+        "premium": fake.amount(150, 1500).format(spec.lang),
+        "renewal": format_date(sent + timedelta(days=rng.randint(20, 60)), spec.lang),
+        "iban_tail": fake.iban()[-4:],
+    }
+    # sender block, top right
+    sx = f.left + f.width * 0.58
+    f.line(sx, insurer, f.bold, label="header")
+    for text in (*ins_address.lines, phone):
+        f.line(sx, text, f.small)
+    f.newline(1.0)
+    # recipient block (window envelope position)
+    for text in (holder, *address.lines):
+        f.line(f.left, text, f.body)
+    f.newline(1.0)
+    f.line(f.right, format_date(sent, spec.lang), f.body, align="right")
+    f.newline(0.5)
+    subject = rng.choice(LETTER_SUBJECTS[spec.lang])
+    f.line(f.left, f"{subject}", f.bold, label="header")
+    f.line(f.left, f"{L['your_claim']} {claim_no} | {L['policy']} {policy_no}", f.body)
+    f.fields([(L["reference"], fake.reference("SB"))], columns=1)
+    f.newline(0.5)
+    if spec.lang == "de":
+        f.line(f.left, L["dear"], f.body)
+    else:
+        f.line(f.left, f"{L['dear']} {holder},", f.body)
+    f.newline(0.4)
+    paragraphs = rng.sample(LETTER_PARAGRAPHS[spec.lang], rng.randint(2, 4))
+    for i, par in enumerate(paragraphs):
+        text = par.format(**values)
+        if spec.lang == "de" and i > 0:
+            text = text[0].upper() + text[1:]
+        if not f.fits(len(f.c.wrap(text, f.body, f.width)) + 5):
+            break
+        f.paragraph(text)
+        f.newline(0.5)
+    if f.fits(4):
+        f.line(f.left, L["regards"], f.body)
+        f.c.signature((f.left, f.y - f.size * 0.5, f.left + f.width * 0.25, f.y + f.lead), rng)
+        f.newline(1.8)
+        f.line(f.left, fake.person_name(), f.body)
+        f.line(f.left, f"{L['claims_team']}, {insurer}", f.small)
+    footer = L["registered"].format(city=ins_address.city, no=rng.randint(10_000, 99_999),
+                                    vat=rng.randint(100_000_000, 999_999_999))
+    f.footer(footer)
+    meta = {"claim_number": claim_no, "policy_number": policy_no, "name": holder}
+    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+
+
+def _id_card(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    labels = ID_LABELS[spec.lang]
+    fam = family(spec.font_family)
+    w, h = paper_size_px("ID-1", spec.dpi)
+    tint = rng.choice(ACCENTS)
+    canvas = Canvas(w, h, spec.dpi, background=tint)
+    c = canvas
+    band = round(h * 0.2)
+    c.rect((0, 0, w, band), fill=(40, 70, 120), outline=None)
+    title_text = f"{labels[0]} SPECIMEN"
+    title = Style(fam.bold, round(h * 0.085), (250, 250, 250))
+    while c.text_width(title_text, title) > w - c.mm(8):
+        title = Style(title.font, title.size_px - 2, title.color)
+    c.text(c.mm(4), band * 0.7, title_text, title, label="header")
+    c.photo_placeholder((c.mm(4), band + c.mm(3), c.mm(27), h - c.mm(5)), rng)
+    first, last = fake.person_name().split(" ", 1)
+    born = fake.date()
+    born = born.replace(year=rng.randint(1950, 2004))
+    expiry = fake.date().replace(year=rng.randint(2027, 2034))
+    nationality = "DEU" if spec.lang == "de" else "GBR"
+    fields = [
+        (labels[1], last.upper()), (labels[2], first),
+        (labels[3], format_date(born, spec.lang)), (labels[4], nationality),
+        (labels[5], f"{rng.choice('LTCX')}{rng.randint(10_000_000, 99_999_999)}"),
+        (labels[6], format_date(expiry, spec.lang)),
+    ]
+    label_style = Style(fam.regular, pt_to_px(5.5, spec.dpi), (60, 60, 80))
+    value_style = Style(fam.bold, pt_to_px(8, spec.dpi))
+    x0 = c.mm(31)
+    step = (h - band - c.mm(6)) / 3
+    for i, (label, value) in enumerate(fields):
+        col, row = i % 2, i // 2
+        x = x0 + col * c.mm(27)
+        base = band + c.mm(2) + row * step + label_style.size_px
+        q = c.text(x, base, label, label_style, label="question")
+        a = c.text(x, base + value_style.size_px * 1.25, value, value_style, label="answer")
+        c.link(q, a)
+    meta = {"name": f"{first} {last}"}
+    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+
+
+BUILDERS = {
+    "claim_form": _claim_form,
+    "policy_schedule": _policy_schedule,
+    "letter": _letter,
+    "id_card": _id_card,
+}
+
+
+def render_document(spec: DocSpec, seed: int | random.Random) -> RenderedPage:
+    """Draw a clean page of ``spec.kind``; the content is a pure function of the seed."""
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    try:
+        builder = BUILDERS[spec.kind]
+    except KeyError:
+        raise ValueError(f"unknown document kind {spec.kind!r}; choose from {KINDS}") from None
+    return builder(spec, rng)
+
+
+def random_spec(rng: random.Random, *, kinds: tuple[str, ...] = KINDS[:3], dpi: int = 150,
+                body_pt: tuple[float, float] = (10.0, 12.0), max_lines: int = 60) -> DocSpec:
+    """A varied spec: kind, language, paper, font family and a body size in ``body_pt``."""
+    kind = rng.choice(kinds)
+    lang = rng.choice(("en", "de"))
+    paper = "Letter" if rng.random() < 0.2 else "A4"
+    fam = rng.choice(("dejavu-sans", "dejavu-sans", "dejavu-serif", "stix", "dejavu-mono"))
+    size = round(rng.uniform(*body_pt) * 2) / 2
+    return DocSpec(kind, lang, paper, fam, size, dpi, max_lines)
