@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ocr_tasks.errors import ModelError
 from ocr_tasks.models.direction import INPUT_SIZE as CLS_INPUT_SIZE
 from ocr_tasks.models.recognizer import INPUT_HEIGHT as REC_INPUT_HEIGHT
 from ocr_tasks.models.zoo import MODEL_VERSION, load_model
@@ -77,6 +78,8 @@ def export_onnx(kind: str, out_path: Path | None = None) -> Path:
             )
         os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide a shared cache from others
         os.replace(tmp_name, target)
+    except Exception as e:
+        raise ModelError(f"cannot export the {kind} model to {target}: {e}") from e
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)

@@ -57,17 +57,21 @@ def _is_weight(value: np.ndarray) -> bool:
     return np.issubdtype(value.dtype, np.floating) and (value.ndim > 1 or value.size > 1)
 
 
-@functools.cache
-def read_weights(path: Path) -> tuple[OnnxTensor, ...]:
-    """The weight tensors of an ONNX file in the order the graph consumes them.
+@dataclass(frozen=True)
+class OnnxContents:
+    weights: tuple[OnnxTensor, ...]
+    metadata: dict[str, str]
 
-    Cached per process; the arrays are read-only because they are shared.
-    """
-    graph = _load(path).graph
+
+@functools.cache
+def _read(path: Path) -> OnnxContents:
+    """Parse an ONNX file once per process; the arrays are read-only because they are shared."""
+    model = _load(path)
+    graph = model.graph
     tensors = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     aliases: dict[str, str] = {}
     for node in graph.node:
-        if node.op_type == "Constant":
+        if node.op_type == "Constant" and node.attribute[0].name == "value":
             tensors[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
         elif node.op_type == "Identity":
             aliases[node.output[0]] = aliases.get(node.input[0], node.input[0])
@@ -82,13 +86,18 @@ def read_weights(path: Path) -> tuple[OnnxTensor, ...]:
             value = tensors[name]
             value.flags.writeable = False
             taken[name] = OnnxTensor(name, value)
-    return tuple(taken.values())
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    return OnnxContents(tuple(taken.values()), metadata)
 
 
-@functools.cache
+def read_weights(path: Path) -> tuple[OnnxTensor, ...]:
+    """The weight tensors of an ONNX file in the order the graph consumes them."""
+    return _read(path).weights
+
+
 def read_metadata(path: Path) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file (the recognizer stores its charset there)."""
-    return {prop.key: prop.value for prop in _load(path).metadata_props}
+    return dict(_read(path).metadata)
 
 
 def weight_slots(module: nn.Module) -> Iterator[Slot]:
