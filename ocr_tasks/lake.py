@@ -133,7 +133,7 @@ class Lake:
         if unknown:
             raise SchemaError(f"write_batch cannot write tables {unknown} (runs: use write_run)")
         tables = {name: rows_to_table(name, rows[name]) for name in rows}  # validate all first
-        previous = self._commit_record(ctx.batch_id)
+        previous = self.commit_record(ctx.batch_id)
         record: dict[str, Any] = {
             "format": COMMIT_FORMAT,
             "batch_id": ctx.batch_id,
@@ -173,7 +173,8 @@ class Lake:
     def _commit_key(batch_id: str) -> str:
         return f"{COMMITS}/{_check_id(batch_id, 'batch_id')}.json"
 
-    def _commit_record(self, batch_id: str) -> dict | None:
+    def commit_record(self, batch_id: str) -> dict | None:
+        """The batch's commit record, or None if it is not committed."""
         key = self._commit_key(batch_id)
         if not self.store.exists(key):
             return None
@@ -238,12 +239,13 @@ class Lake:
         return table.append_column(PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.string()))
 
     def known_documents(self) -> pa.Table:
-        """The manifest: which source objects (and page ranges) the lake already holds."""
+        """The manifest: which source objects (and page ranges) the lake already holds, and in
+        which batch (so a planner can tell a document's segments apart)."""
         return self.read_table(
             "documents",
             columns=[
                 "doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-                "page_start", "page_end", "pages", "status",
+                "page_start", "page_end", "pages", "status", "batch_id",
             ],
         )  # fmt: skip
 

@@ -118,6 +118,7 @@ def test_write_commit_read_round_trip(lake: Lake) -> None:
     assert "errors/ingest_date=2026-03-04/b-0001.parquet" not in record["files"]
     assert record["run_id"] == "run-1" and record["committed_at"]
     assert lake.commits() == [record]
+    assert lake.commit_record("b-0001") == record and lake.commit_record("b-0002") is None
 
     pages = lake.read_table("pages")
     assert pages.num_rows == 4
@@ -131,7 +132,7 @@ def test_write_commit_read_round_trip(lake: Lake) -> None:
     manifest = lake.known_documents()
     assert manifest.column_names == [
         "doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-        "page_start", "page_end", "pages", "status",
+        "page_start", "page_end", "pages", "status", "batch_id",
     ]  # fmt: skip
     assert sorted(manifest.column("doc_id").to_pylist()) == ["d1", "d2"]
 
