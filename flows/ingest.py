@@ -1,0 +1,103 @@
+"""Prefect flows for nightly ingestion and backfills: orchestration only.
+
+One Prefect task per chunk of documents probed and per batch of pages OCR'd, never per
+page. All the work lives in ``ocr_tasks``; see ``ocr_tasks.job`` for the run's shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+
+from ocr_tasks import job, progress, runtime
+from ocr_tasks.batch import BatchResult, record_batch_failure, run_batch
+from ocr_tasks.discovery import Probe, SourceRef
+from ocr_tasks.errors import OcrPipelineError
+from ocr_tasks.planning import BatchSpec
+
+
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry storage and infrastructure faults; a deterministic bug would only fail again."""
+    try:
+        state.result()
+    except OcrPipelineError as exc:
+        return exc.retryable
+    except (OSError, ConnectionError, TimeoutError):
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="probe-documents", retries=3, retry_delay_seconds=[2, 10, 30],
+      retry_condition_fn=retry_if_transient)
+def probe_documents(source: str, refs: list[SourceRef]) -> list[Probe]:
+    return job.probe_chunk(source, refs)
+
+
+@task(name="ocr-batch", task_run_name="ocr-batch-{spec.batch_id}", retries=3,
+      retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_if_transient)
+def ocr_batch(spec: BatchSpec) -> BatchResult:
+    return run_batch(spec)
+
+
+class BatchesFailed(RuntimeError):
+    """Raised at the end of a run some of whose batches failed for good."""
+
+    def __init__(self, summary: job.RunSummary) -> None:
+        super().__init__(summary.describe())
+        self.summary = summary
+
+
+def ingest(request: job.IngestRequest, gpu: bool = False) -> job.RunSummary:
+    logger = get_run_logger()
+    state = job.start_run(request, run_id=str(flow_run.id) if flow_run.id else None)
+    logger.info("run %s: %s -> %s", state.run_id, request.source, request.lake)
+    for wave in job.candidate_waves(state):
+        probes: list[Probe] = []
+        chunks = job.chunked(wave, request.probe_chunk)
+        for _, future in job.bounded(chunks, lambda c: probe_documents.submit(request.source, c),
+                                     as_completed, request.max_in_flight):
+            probes.extend(future.result())
+        specs = job.plan_wave(state, probes)
+        progress.report("planned", batches=len(specs), pages=sum(s.pages for s in specs))
+        with runtime.gpu_annotation(gpu):
+            for spec, future in job.bounded(specs, ocr_batch.submit, as_completed, request.max_in_flight):
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - the run goes on; documents get error rows
+                    logger.error("batch %s failed: %s", spec.batch_id, exc)
+                    state.failed_batches.append(spec.batch_id)
+                    result = record_batch_failure(spec, exc)
+                state.results.append(result)
+                progress.report("batch", pages=spec.pages, result=result)
+    summary = job.finish_run(state)
+    logger.info(summary.describe())
+    if summary.failed_batches:
+        raise BatchesFailed(summary)
+    return summary
+
+
+@flow(name="nightly-ingest", log_prints=True)
+def nightly_ingest(source: str, lake: str, batch_pages: int = 64, max_in_flight: int = 8,
+                   gpu: bool = False) -> job.RunSummary:
+    """OCR every document under ``source`` that the lake's manifest does not hold yet."""
+    return ingest(job.IngestRequest(source=source, lake=lake, flow="nightly_ingest",
+                                    batch_pages=batch_pages, max_in_flight=max_in_flight), gpu)
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(source: str, lake: str, since: datetime | None = None, until: datetime | None = None,
+             limit: int | None = None, batch_pages: int = 64, max_in_flight: int = 8,
+             gpu: bool = False) -> job.RunSummary:
+    """OCR an archive prefix, optionally a modified-time window, at most ``limit`` documents.
+
+    Resumable: committed batches are skipped, so re-running after a crash does only the rest.
+    """
+    return ingest(job.IngestRequest(source=source, lake=lake, flow="backfill", since=since,
+                                    until=until, limit=limit, batch_pages=batch_pages,
+                                    max_in_flight=max_in_flight), gpu)

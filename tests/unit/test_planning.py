@@ -1,0 +1,115 @@
+"""Planning: deterministic batches of pages, segments, resume of missing ranges, backpressure."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import as_completed as futures_as_completed
+from datetime import UTC, datetime
+
+import pytest
+
+from ocr_tasks.discovery import DUPLICATE, Probe, SourceRef, deduplicate, is_document_key
+from ocr_tasks.job import bounded, chunked
+from ocr_tasks.manifest import missing_ranges
+from ocr_tasks.planning import plan_batches, segments
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def probe(name: str, pages: int, doc_id: str | None = None, error: str | None = None) -> Probe:
+    ref = SourceRef(name, f"/src/{name}", 100, T0)
+    return Probe(ref, doc_id or f"id-{name}", "pdf", pages, error, "boom" if error else None)
+
+
+def plan(probes: list[Probe], batch_pages: int = 10, **kw):  # noqa: ANN202
+    return list(plan_batches(probes, batch_pages=batch_pages, run_id="r", ingest_date="2026-01-01",
+                             source_uri="/src", lake_uri="/lake", **kw))
+
+
+def test_batches_respect_page_budget_and_cover_every_page_once() -> None:
+    probes = [probe(f"d{i}.pdf", pages) for i, pages in enumerate([3, 7, 25, 1, 9, 4])]
+    batches = plan(probes, batch_pages=10)
+    assert all(b.pages <= 10 for b in batches)
+    covered = sorted((i.probe.doc_id, p) for b in batches for i in b.items
+                     for p in range(i.page_start, i.page_end))
+    expected = sorted((p.doc_id, k) for p in probes for k in range(p.pages))
+    assert covered == expected
+
+
+def test_large_document_is_split_into_segments() -> None:
+    items = list(segments(probe("big.pdf", 25), 10))
+    assert [(i.page_start, i.page_end) for i in items] == [(0, 10), (10, 20), (20, 25)]
+
+
+def test_batch_ids_are_deterministic_and_content_addressed() -> None:
+    probes = [probe(f"d{i}.pdf", 4) for i in range(6)]
+    first, again = plan(probes), plan(list(probes))
+    assert [b.batch_id for b in first] == [b.batch_id for b in again]
+    other = plan([probe("d0.pdf", 4, doc_id="changed")] + probes[1:])
+    assert first[0].batch_id != other[0].batch_id
+    assert len({b.batch_id for b in first}) == len(first)
+
+
+def test_failed_probe_still_gets_a_work_item() -> None:
+    batches = plan([probe("ok.pdf", 2), probe("bad.pdf", 0, error="corrupt")])
+    items = [i for b in batches for i in b.items]
+    assert [i.probe.ref.key for i in items] == ["ok.pdf", "bad.pdf"]
+    assert items[1].pages == 0
+
+
+def test_resume_plans_only_missing_ranges() -> None:
+    p = probe("big.pdf", 30)
+    batches = plan([p], batch_pages=10, missing=lambda _: [(10, 20), (25, 30)])
+    spans = [(i.page_start, i.page_end) for b in batches for i in b.items]
+    assert spans == [(10, 20), (25, 30)]
+
+
+@pytest.mark.parametrize(("covered", "pages", "expected"), [
+    ([], 5, [(0, 5)]),
+    ([(0, 5)], 5, []),
+    ([(0, 2), (4, 5)], 5, [(2, 4)]),
+    ([(3, 6), (0, 3)], 10, [(6, 10)]),
+    ([(0, 10), (0, 10)], 10, []),
+])
+def test_missing_ranges(covered: list[tuple[int, int]], pages: int, expected: list[tuple[int, int]]) -> None:
+    assert missing_ranges(covered, pages) == expected
+
+
+def test_deduplicate_marks_known_and_repeated_content() -> None:
+    probes = [probe("a.pdf", 1, doc_id="x"), probe("b.pdf", 1, doc_id="x"),
+              probe("c.pdf", 1, doc_id="known"), probe("d.pdf", 0, error="corrupt")]
+    out = list(deduplicate(probes, {"known"}))
+    assert [p.error_kind for p in out] == [None, DUPLICATE, DUPLICATE, "corrupt"]
+    assert out[1].pages == 0
+
+
+def test_sidecars_are_not_documents() -> None:
+    assert is_document_key("a/claim.pdf")
+    assert not is_document_key("a/claim.gt.txt")
+    assert not is_document_key("a/claim.gt.json")
+    assert not is_document_key("a/.hidden")
+
+
+def test_bounded_keeps_at_most_limit_in_flight_and_yields_all() -> None:
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def work(x: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        threading.Event().wait(0.01)
+        with lock:
+            running -= 1
+        return x * x
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = list(bounded(range(20), lambda x: pool.submit(work, x), futures_as_completed, 3))
+    assert sorted(item for item, _ in done) == list(range(20))
+    assert all(f.result() == i * i for i, f in done)
+    assert peak <= 3
+
+
+def test_chunked() -> None:
+    assert list(chunked(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
