@@ -206,6 +206,7 @@ class _PdfSource:
             with _PDFIUM_LOCK:
                 self.pdf = pdfium.PdfDocument(str(self.path), password=self.password)
                 self.count = len(self.pdf)
+                _init_forms(self.pdf, self.path.name)
             return self
         except pdfium.PdfiumError as e:
             if e.err_code == 4:  # FPDF_ERR_PASSWORD
@@ -332,6 +333,14 @@ class _PdfSource:
         if not images:
             raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered")
         return pil_to_bgr(images[0])
+
+
+def _init_forms(pdf: Any, label: str) -> None:
+    """Filled-in form fields are drawn only with the form environment initialised."""
+    try:
+        pdf.init_forms()
+    except Exception as e:  # noqa: BLE001 - pages still render, without form fields
+        log.info("%s: PDF forms not initialised (%s); rendering without form fields", label, e)
 
 
 def _to_bgr_array(pixels: np.ndarray, mode: str) -> np.ndarray:

@@ -308,13 +308,12 @@ class S3Store(ObjectStore):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         check_key(prefix, allow_empty=True)
         root = f"{self.prefix}/" if self.prefix else ""
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self.bucket,
-            Prefix=root + prefix,
-            PaginationConfig={"PageSize": self.page_size},
-        )
         try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket,
+                Prefix=root + prefix,
+                PaginationConfig={"PageSize": self.page_size},
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     key = obj["Key"][len(root) :]

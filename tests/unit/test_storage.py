@@ -128,6 +128,12 @@ def test_open_store_dispatch(tmp_path: Path) -> None:
         parse_s3_uri("s3://b/../x")
 
 
+def test_local_store_pickles(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("a.txt", b"x")
+    assert pickle.loads(pickle.dumps(store)).get("a.txt") == b"x"
+
+
 def test_s3_store_pickles_without_client_or_secrets_in_repr() -> None:
     settings = S3Settings(
         endpoint_url="http://127.0.0.1:1", access_key_id="AKIDSECRET", secret_access_key="sshh"
