@@ -23,6 +23,7 @@ from ocr_tasks.errors import OcrPipelineError, StorageUnreachable, error_kind, i
 from ocr_tasks.lake import BatchContext, Lake, page_rows
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.planning import BatchSpec, WorkItem
+from ocr_tasks.quality import BatchQuality
 from ocr_tasks.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -135,16 +136,18 @@ def run_batch(
                       item.probe.error_message or "", item.probe.retryable)
 
     pending: list[tuple[WorkItem, PageImage, float]] = []
+    store = open_store(spec.source_uri)
+    quality = BatchQuality(spec, store, engine, pipeline)
 
     def flush() -> None:
-        for item, page in recognize_safely(engine, pending, error_row, tallies):
+        for item, image, page in recognize_safely(engine, pending, error_row, tallies):
             rows.extend(page_rows(item.probe.doc_id, page, ctx,
                                   review_confidence=pipeline.review_confidence))
+            quality.observe(item, image, page)
             tallies[id(item)].pages_ok += 1
         pending.clear()
 
     pages_per_call = engine_pages_per_call(engine_settings)
-    store = open_store(spec.source_uri)
     for item in spec.items:
         if item.probe.failed or item.pages == 0:
             continue
@@ -162,6 +165,8 @@ def run_batch(
 
     for item in spec.items:
         rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
+    measured = quality.finish()  # canaries go through the same engine; never into customer tables
+    rows.tables["cer_samples"] = measured.rows
 
     result = BatchResult(
         batch_id=spec.batch_id,
@@ -172,6 +177,10 @@ def run_batch(
         seconds=time.perf_counter() - started,
         worker=worker_name(),
         model_version=engine.model_version,
+        canary_pages=measured.canary_pages,
+        cer=measured.cer,
+        cer_low=measured.cer_low,
+        cer_high=measured.cer_high,
     )
     rows.tables["batches"] = [result.to_row()]
     lake.write_batch(ctx, rows.tables)
@@ -215,7 +224,7 @@ def recognize_safely(
     pending: list[tuple[WorkItem, PageImage, float]],
     error_row: Any,
     tallies: dict[int, _ItemTally],
-) -> Iterator[tuple[WorkItem, Page]]:
+) -> Iterator[tuple[WorkItem, PageImage, Page]]:
     """OCR pages together; if that fails, page by page, so one bad page costs one error row."""
     if not pending:
         return
@@ -233,8 +242,8 @@ def recognize_safely(
                 tallies[id(item)].pages_failed += 1
                 error_row(item, image.index, error_kind(exc), f"{type(exc).__name__}: {exc}",
                           is_retryable(exc))
-    for (item, _image, raster_s), page in groups:
-        yield item, replace(page, timings={"rasterize": raster_s, **page.timings})
+    for (item, image, raster_s), page in groups:
+        yield item, image, replace(page, timings={"rasterize": raster_s, **page.timings})
 
 
 def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> dict[str, Any]:
