@@ -8,7 +8,6 @@ The archive is committed; rerun after changing ocr_tasks/synth and commit the re
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,9 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "samples" / "archive")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    if args.out.exists():
-        shutil.rmtree(args.out)  # stale files from an older generator must not linger
     files = make_sample_archive(args.out, seed=args.seed)
+    stale = sorted(set(p for p in args.out.rglob("*") if p.is_file()) - set(files))
+    for path in stale:  # left by an older generator: reported, never deleted automatically
+        print(f"stale (not written by this run, delete it): {path}", file=sys.stderr)
     total = sum(p.stat().st_size for p in files)
     for path in files:
         print(f"{path.stat().st_size:>9,}  {path.relative_to(args.out)}")

@@ -302,7 +302,7 @@ def _letter(spec: DocSpec, rng: random.Random) -> RenderedPage:
         "deductible": Money(rng.choice((150, 300, 500)) * 100).format(spec.lang),
         "premium": fake.amount(150, 1500).format(spec.lang),
         "renewal": format_date(sent + timedelta(days=rng.randint(20, 60)), spec.lang),
-        "iban_tail": fake.iban()[-4:],
+        "iban_tail": fake.iban().replace(" ", "")[-4:],
     }
     # sender block, top right
     sx = f.left + f.width * 0.58
