@@ -97,11 +97,11 @@ def sniff_format(path: Path, name: str = "") -> str:
         raise CorruptInput(f"{label}: cannot read file: {e.strerror or e}") from e
     if not head:
         raise EmptyInput(f"{label}: file is empty (0 bytes)")
-    if b"%PDF-" in head:  # the spec tolerates junk before the header; PDFium does too
-        return "pdf"
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return fmt
+    if b"%PDF-" in head:  # the spec tolerates junk before the header; PDFium does too
+        return "pdf"
     for magic, what in _KNOWN_OTHER:
         if head.startswith(magic):
             raise UnsupportedInput(f"{label}: unsupported input: {what}")

@@ -142,6 +142,22 @@ def is_black_box_at(img: np.ndarray, label: int) -> bool:
 # ------------------------------------------------------------------------------ sniffing
 
 
+def test_png_mentioning_pdf_in_a_text_chunk_is_a_png(tmp_path: Path) -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "converted from %PDF-1.4 scan")
+    page_image().save(tmp_path / "x.png", "PNG", pnginfo=info)
+    assert sniff_format(tmp_path / "x.png") == "png"
+
+
+def test_pdf_with_junk_before_the_header(tmp_path: Path) -> None:
+    data = make_pdf(tmp_path / "doc.pdf", pages=1).read_bytes()
+    (tmp_path / "junk.pdf").write_bytes(b"MIME-junk\r\n\r\n" + data)
+    assert sniff_format(tmp_path / "junk.pdf") == "pdf"
+    assert isinstance(pages(tmp_path / "junk.pdf")[0], PageImage)
+
+
 @pytest.mark.parametrize(
     ("maker", "fmt"),
     [
@@ -263,17 +279,25 @@ def test_pdf_with_broken_xref_is_repaired(tmp_path: Path) -> None:
     assert [type(p) for p in got] == [PageImage, PageImage]
 
 
-def test_truncated_pdf_is_repaired_or_corrupt(tmp_path: Path) -> None:
+def test_truncated_pdf_tail_is_repaired_by_poppler(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A download cut inside the trailer: PDFium refuses it, poppler reconstructs it."""
+    data = make_pdf(tmp_path / "doc.pdf", pages=3).read_bytes()
+    (tmp_path / "cut.pdf").write_bytes(data[: data.rfind(b"startxref") - 10])
+    with caplog.at_level(logging.INFO, logger="ocr_tasks.rasterize"):
+        assert page_count(tmp_path / "cut.pdf", LIMITS) == 3
+        got = pages(tmp_path / "cut.pdf")
+    assert [p.index for p in got] == [0, 1, 2]
+    assert all(isinstance(p, PageImage) and is_black_box_at(p.image, p.index) for p in got)
+    assert "falling back to poppler" in caplog.text and "repaired" in caplog.text
+
+
+def test_pdf_truncated_before_its_page_tree_is_corrupt(tmp_path: Path) -> None:
     data = make_pdf(tmp_path / "doc.pdf", pages=3).read_bytes()
     (tmp_path / "cut.pdf").write_bytes(data[: int(len(data) * 0.6)])
-    try:
-        got = pages(tmp_path / "cut.pdf")
-    except CorruptInput:
-        return
-    assert got and all(isinstance(p, PageImage | PageFailure) for p in got)
-    for p in got:
-        if isinstance(p, PageFailure):
-            assert isinstance(p.error, CorruptInput)
+    with pytest.raises(CorruptInput, match="neither PDFium"):
+        pages(tmp_path / "cut.pdf")
 
 
 def test_garbage_pdf_is_corrupt(tmp_path: Path) -> None:
