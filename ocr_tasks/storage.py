@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 import threading
 import uuid
@@ -130,30 +131,29 @@ class LocalStore(ObjectStore):
     def _walk(self, folder: Path, base: str) -> Iterator[ObjectInfo]:
         """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings."""
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as it:
+                # only names are kept (a folder may hold millions of files); "a/" marks folders
+                names = sorted(
+                    e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+                    for e in it
+                    if not e.name.startswith(_TMP_PREFIX)
+                )
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as e:
             raise StorageError(f"cannot list {folder}: {e.strerror or e}") from e
-        keyed = []
-        for entry in entries:
-            if entry.name.startswith(_TMP_PREFIX):
-                continue
-            is_dir = entry.is_dir(follow_symlinks=False)
-            keyed.append((entry.name + "/" if is_dir else entry.name, is_dir, entry))
-        keyed.sort(key=lambda t: t[0])
-        for _, is_dir, entry in keyed:
-            if is_dir:
-                yield from self._walk(Path(entry.path), f"{base}{entry.name}/")
+        for name in names:
+            if name.endswith("/"):
+                yield from self._walk(folder / name[:-1], f"{base}{name}")
                 continue
             try:
-                st = entry.stat()
+                st = os.stat(folder / name)  # follows symlinks to files
             except OSError:
                 continue  # vanished or dangling symlink: not an object
-            if not os.path.isfile(entry.path):
+            if not stat.S_ISREG(st.st_mode):
                 continue
             mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
-            yield ObjectInfo(f"{base}{entry.name}", st.st_size, mtime, None)
+            yield ObjectInfo(f"{base}{name}", st.st_size, mtime, None)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -379,6 +379,8 @@ class S3Store(ObjectStore):
                 raise self._error(e, "get", key, reading=True) from e
             except OSError as e:
                 raise StorageError(f"cannot spool {self.uri(key)} to {path}: {e}") from e
+            except Exception as e:
+                raise self._error(e, "get", key) from e
             yield path
         finally:
             path.unlink(missing_ok=True)

@@ -160,7 +160,18 @@ def test_s3_unreachable_endpoint_fails_fast_naming_the_endpoint() -> None:
     )
     store = S3Store("s3://bucket/prefix", settings)
     t0 = time.monotonic()
-    for op in (lambda: store.get("a.pdf"), lambda: list(store.list()), lambda: store.put("a", b"")):
+    def spool() -> None:
+        with store.local_path("a.pdf"):
+            pass
+
+    ops = [
+        lambda: store.get("a.pdf"),
+        lambda: list(store.list()),
+        lambda: store.put("a", b""),
+        lambda: store.exists("a"),
+        spool,
+    ]
+    for op in ops:
         with pytest.raises(StorageUnreachable) as info:
             op()
         assert f"127.0.0.1:{port}" in info.value.message
