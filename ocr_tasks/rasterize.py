@@ -385,7 +385,7 @@ def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> P
     except OcrPipelineError as e:
         return PageFailure(index, e)
     except Exception as e:  # noqa: BLE001 - an unexpected renderer fault is a page fault
-        return PageFailure(index, CorruptInput(f"{label}: cannot be rendered: {e}"))
+        return _failure(index, CorruptInput(f"{label}: cannot be rendered: {e}"), e)
 
 
 # --------------------------------------------------------------------------------- images
@@ -478,9 +478,17 @@ def _image_frame(
     except OcrPipelineError as e:
         return PageFailure(index, e)
     except Image.DecompressionBombError as e:
-        return PageFailure(index, TooLarge(f"{where}: {e}"))
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError) as e:
-        return PageFailure(index, CorruptInput(f"{where}: cannot decode: {e}"))
+        return _failure(index, TooLarge(f"{where}: {e}"), e)
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for broken frames
+        return _failure(index, CorruptInput(f"{where}: cannot decode: {e}"), e)
+
+
+def _failure(index: int, error: OcrPipelineError, cause: BaseException) -> PageFailure:
+    """A page failure that keeps the underlying exception for tracebacks."""
+    error.__cause__ = cause
+    return PageFailure(index, error)
 
 
 def _upright(im: Image.Image) -> Image.Image:
