@@ -24,7 +24,8 @@ from ocr_tasks.synth.degrade import photo_profile, scan_profile
 from ocr_tasks.synth.documents import DocSpec, RenderedPage, render_document
 from ocr_tasks.synth.truth import PageTruth
 
-PDF_DATE = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc).utctimetuple()  # PIL wants struct_time
+# pinned PDF creation/modification date (PIL takes a struct_time)
+PDF_DATE = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc).utctimetuple()
 GT_TEXT_SUFFIX = ".gt.txt"
 GT_JSON_SUFFIX = ".gt.json"
 

@@ -220,7 +220,8 @@ def scan_profile(
     # draw everything first, in a fixed order, so severity never changes the random stream
     u_skew, u_rot, rot_choice = rng.uniform(-1, 1), rng.random(), rng.choice((90, 180, 270))
     u_res, u_blur, u_noise = rng.random(), rng.random(), rng.random()
-    u_sp, u_light, light_angle, u_jpeg = rng.random(), rng.random(), rng.uniform(0, 360), rng.random()
+    u_sp, u_light, light_angle = rng.random(), rng.random(), rng.uniform(0, 360)
+    u_jpeg = rng.random()
     u_gray = rng.random()
     noise_seed, sp_seed = rng.getrandbits(63), rng.getrandbits(63)
 

@@ -8,7 +8,7 @@ any font size from the spec keeps the page within its margins.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import numpy as np
@@ -100,16 +100,38 @@ class Flow:
         self.lines += 1
         self.newline(1.25)
 
+    def fit(self, style: Style, text: str, max_width: float) -> Style:
+        """``style``, shrunk (down to 70 %) until ``text`` fits ``max_width``: what a form
+        designer does with a long value in a narrow box."""
+        size = style.size_px
+        while (size > style.size_px * 0.7
+               and self.c.text_width(text, replace(style, size_px=size)) > max_width):
+            size -= 1
+        return replace(style, size_px=size)
+
     def fields(self, pairs: list[tuple[str, str]], columns: int = 2) -> None:
-        """Label/value pairs in aligned columns (values start at a common x per column)."""
+        """Label/value pairs in aligned columns (values start at a common x per column); a
+        pair that does not fit its column gets the full width on a line of its own."""
         col_w = self.width / columns
+        label_w = [max(self.c.text_width(p[0], self.body) for p in pairs[i::columns])
+                   for i in range(columns)]
+        rows: list[list[tuple[float, str, str, float]]] = []  # (x, label, value, label width)
         for start in range(0, len(pairs), columns):
             row = pairs[start : start + columns]
-            for i, (label, value) in enumerate(row):
-                x = self.left + i * col_w
-                labels = [p[0] for p in pairs[i::columns]]
-                value_x = x + max(self.c.text_width(lb, self.body) for lb in labels) + self.size
-                self.c.field(x, self.y, label, value, self.body, self.value, value_x)
+            if all(label_w[i] + self.size * 2 + self.c.text_width(v, self.value) <= col_w
+                   for i, (_, v) in enumerate(row)) or columns == 1:
+                rows.append([(self.left + i * col_w, lb, v, label_w[i])
+                             for i, (lb, v) in enumerate(row)])
+            else:
+                rows.extend(
+                    [(self.left, lb, v, max(label_w[0], self.c.text_width(lb, self.body)))]
+                    for lb, v in row
+                )
+        for row in rows:
+            for x, label, value, lw in row:
+                value_x = x + lw + self.size
+                style = self.fit(self.value, value, self.right - value_x)
+                self.c.field(x, self.y, label, value, self.body, style, value_x)
             self.lines += 1
             self.newline()
 
@@ -130,10 +152,11 @@ class Flow:
         self.c.rect((xs[0], top, xs[-1], top + row_h), fill=self.accent, outline=None)
         for r, cells in enumerate([headers, *rows]):
             base = top + r * row_h + round(row_h * 0.72)
-            style = self.bold if r == 0 else self.body
             for i, cell in enumerate(cells):
                 if not cell:
                     continue
+                style = self.fit(self.bold if r == 0 else self.body, cell,
+                                 xs[i + 1] - xs[i] - 2 * pad)
                 if i in right_aligned:
                     self.c.text(xs[i + 1] - pad, base, cell, style, align="right",
                                 label="question" if r == 0 else "answer")
@@ -146,10 +169,11 @@ class Flow:
         for x in xs:
             self.c.vline(x, top, bottom)
         self.lines += len(rows) + 1
-        self.y = bottom + round(self.lead * 0.9)
+        self.y = bottom + round(self.lead * 1.2)
 
     def footer(self, text: str) -> None:
-        self.c.text(self.left, self.c.height - self.c.mm(10), text, self.small)
+        style = self.fit(self.small, text, self.width)
+        self.c.text(self.left, self.c.height - self.c.mm(10), text, style)
         self.lines += 1
 
 
@@ -183,17 +207,19 @@ def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
     f.fields([(L["loss_date"], format_date(loss_date, spec.lang)), (L["place"], place),
               (L["plate"], fake.plate()), (L["time"], loss_time)], columns=2)
     # loss type check boxes
-    types = LOSS_TYPES[spec.lang]
-    checked = rng.randrange(len(types))
     x = f.left + f.c.text_width(L["loss_type"] + "  ", f.body)
+    box, gap = round(f.size * 0.8), f.size * 0.4
+    options = []  # (x, name) of the options that fit on the line at this font size
+    for name in LOSS_TYPES[spec.lang]:
+        if x + box + gap + f.c.text_width(name, f.body) > f.right:
+            break
+        options.append((x, name))
+        x += box + gap + f.c.text_width(name, f.body) + f.size * 1.2
+    checked = rng.randrange(len(options))
     f.text(f.left, L["loss_type"], f.body, label="question")
-    box = round(f.size * 0.8)
-    for i, name in enumerate(types):
-        if x + box + f.size * 0.4 + f.c.text_width(name, f.body) > f.right:
-            break  # large fonts: the options that fit on the line
+    for i, (x, name) in enumerate(options):
         f.c.checkbox(x, f.y, box, i == checked)
-        f.text(x + box + f.size * 0.4, name, f.body)
-        x += box + f.size * 0.4 + f.c.text_width(name, f.body) + f.size * 1.2
+        f.text(x + box + gap, name, f.body)
     f.lines += 1
     f.newline()
     f.line(f.left, L["description"], f.body, label="question")
@@ -305,7 +331,8 @@ def _letter(spec: DocSpec, rng: random.Random) -> RenderedPage:
         "iban_tail": fake.iban().replace(" ", "")[-4:],
     }
     # sender block, top right
-    sx = f.left + f.width * 0.58
+    sender = [(insurer, f.bold), *((t, f.small) for t in (*ins_address.lines, phone))]
+    sx = min(f.left + f.width * 0.58, f.right - max(f.c.text_width(t, st) for t, st in sender))
     f.line(sx, insurer, f.bold, label="header")
     for text in (*ins_address.lines, phone):
         f.line(sx, text, f.small)

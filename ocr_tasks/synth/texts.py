@@ -149,7 +149,8 @@ COVERAGES: tuple[tuple[str, str], ...] = (
 )
 
 INSURED_OBJECTS: dict[str, tuple[str, ...]] = {
-    "en": ("Passenger car, {plate}", "Residential building, {street}", "Household contents, {street}"),
+    "en": ("Passenger car, {plate}", "Residential building, {street}",
+           "Household contents, {street}"),
     "de": ("Pkw, Kennzeichen {plate}", "Wohngebäude, {street}", "Hausrat, {street}"),
 }
 

@@ -45,7 +45,8 @@ def union_box(boxes: list[Box]) -> Box:
 
 def _round_box(box: Box) -> list[int]:
     """FUNSD stores integer pixel boxes; round outwards so the box still holds the ink."""
-    return [int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3]))]
+    x0, y0, x1, y1 = box
+    return [int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))]
 
 
 def transform_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:

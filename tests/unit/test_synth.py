@@ -125,7 +125,8 @@ def test_skew_moves_boxes_with_the_pixels() -> None:
     _boxes_hold_ink(image, [b for _, b in truth.words()], min_share=1.0)
     # the tight boxes grow by the rotation, but not by more than the geometry allows
     for (_, before), (_, after) in zip(page.truth.words(), truth.words(), strict=True):
-        assert after[2] - after[0] <= (before[2] - before[0]) * 1.01 + (before[3] - before[1]) * 0.05
+        width, height = before[2] - before[0], before[3] - before[1]
+        assert after[2] - after[0] <= width * 1.01 + height * 0.05
 
 
 def test_severity_increases_degradation() -> None:
@@ -185,6 +186,7 @@ def test_make_sample_archive(tmp_path: Path) -> None:
     with Image.open(tiff) as im:
         assert im.n_frames == 3 and im.info.get("compression") == "group4"
     bundle = next(p for p in docs if p.name == "claim_bundle.pdf")
-    assert bundle.read_bytes().startswith(b"%PDF") and bundle.read_bytes().rstrip().endswith(b"%%EOF")
+    data = bundle.read_bytes()
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
     broken = next(p for p in docs if p.name == "claim_upload_incomplete.pdf")
     assert b"%%EOF" not in broken.read_bytes()
