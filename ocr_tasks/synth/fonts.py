@@ -47,10 +47,10 @@ class FontFamily:
     face for values typed into forms."""
 
     name: str
-    regular: str
-    bold: str
-    italic: str
-    mono: str = "mono"
+    regular: FontRef
+    bold: FontRef
+    italic: FontRef
+    mono: FontRef = "mono"
 
 
 FAMILIES: tuple[FontFamily, ...] = (
@@ -80,7 +80,8 @@ def load_font(font: FontRef, size_px: int) -> ImageFont.FreeTypeFont:
 
 
 def family(name: str) -> FontFamily:
-    for fam in FAMILIES:
+    """A core family by name, or a system family (see ``system_families``) when installed."""
+    for fam in (*FAMILIES, *(system_families() if name.startswith("liberation") else ())):
         if fam.name == name:
             return fam
     raise ValueError(f"unknown font family {name!r}")
@@ -89,3 +90,17 @@ def family(name: str) -> FontFamily:
 def system_fonts() -> list[Path]:
     """Optional extra TTFs from Debian packages, sorted for a stable order; may be empty."""
     return sorted(p for d in SYSTEM_FONT_DIRS if d.is_dir() for p in d.glob("*.ttf"))
+
+
+def system_families() -> list[FontFamily]:
+    """Liberation families (metric clones of Arial/Times/Courier) when fonts-liberation is
+    installed: extra variety for ad-hoc training or stress sets, never for canaries or the
+    sample archive, whose pixels must not depend on the machine."""
+    files = {p.stem: p for p in system_fonts()}
+    out = []
+    for name in ("LiberationSans", "LiberationSerif", "LiberationMono"):
+        regular, bold = files.get(f"{name}-Regular"), files.get(f"{name}-Bold")
+        italic, mono = files.get(f"{name}-Italic"), files.get("LiberationMono-Regular")
+        if regular and bold and italic and mono:
+            out.append(FontFamily(name.lower(), regular, bold, italic, mono))
+    return out
