@@ -84,7 +84,9 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / (box_area(a) + box_area(b) - inter)
 
 
-def iou_matrix(gt_boxes: Sequence[Sequence[float]], pred_boxes: Sequence[Sequence[float]]) -> np.ndarray:
+def iou_matrix(
+    gt_boxes: Sequence[Sequence[float]], pred_boxes: Sequence[Sequence[float]]
+) -> np.ndarray:
     """IoU of every (gt, pred) pair, shape (len(gt), len(pred)); vectorised for dense pages."""
     if len(gt_boxes) == 0 or len(pred_boxes) == 0:
         return np.zeros((len(gt_boxes), len(pred_boxes)), dtype=np.float64)
@@ -151,7 +153,9 @@ def match_detections(
     """
     ious = iou_matrix(gt_boxes, pred_boxes)
     gi, pi = np.nonzero(ious >= iou_threshold)
-    order = sorted(zip(gi.tolist(), pi.tolist()), key=lambda gp: (-ious[gp[0], gp[1]], gp[0], gp[1]))
+    order = sorted(
+        zip(gi.tolist(), pi.tolist()), key=lambda gp: (-ious[gp[0], gp[1]], gp[0], gp[1])
+    )
     used_gt: set[int] = set()
     used_pred: set[int] = set()
     matches: list[tuple[int, int, float]] = []

@@ -172,7 +172,8 @@ def test_end_to_end_cer() -> None:
 def test_end_to_end_merged_prediction_serves_two_words() -> None:
     metric = EndToEndCER()
     merged = (0, 0, 10, 20)
-    edits, chars = metric.update([(0, 0, 10, 12), (0, 8, 10, 20)], ["ab", "cd"], [merged], ["ab cd"])
+    gt = [(0, 0, 10, 12), (0, 8, 10, 20)]
+    edits, chars = metric.update(gt, ["ab", "cd"], [merged], ["ab cd"])
     assert (edits, chars) == (3 + 3, 4)
 
 
