@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +89,19 @@ def test_canary_seed_is_stable_across_processes() -> None:
     assert canary_seed("batch-2026-11-24-0001", 0) == canary_seed("batch-2026-11-24-0001", 0)
     assert canary_seed("b", 0) != canary_seed("b", 1) != canary_seed("c", 0)
     assert canary_seed("b", 0) == 4044063893081588702
+
+
+def test_canary_is_identical_in_another_process() -> None:
+    """Workers render canaries in their own processes (other hash salt, other import order)."""
+    code = (
+        "import hashlib; from ocr_tasks.synth.canary import render_canary as r; c = r(77); "
+        "print(hashlib.sha256(c.page.image.tobytes() + c.text.encode()).hexdigest())"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, timeout=120).stdout.strip()
+    here = render_canary(77)
+    assert out == hashlib.sha256(here.page.image.tobytes() + here.text.encode()).hexdigest()
 
 
 def test_canary_truth_matches_pixels_and_budget() -> None:
