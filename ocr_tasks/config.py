@@ -70,3 +70,6 @@ class PipelineSettings(BaseSettings):
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
     cer_threshold: float = Field(0.10, description="Batch CER above this emits ocr.quality.degraded.")
     review_confidence: float = Field(0.80, description="Pages below this mean confidence need review.")
+    sweep_grace_s: float = Field(
+        3600.0, description="Uncommitted files younger than this are left alone at run start, so "
+        "runs sharing a lake never delete each other's in-flight batches.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocr_tasks.batch import BatchResult
-from ocr_tasks.config import LimitSettings
+from ocr_tasks.config import LimitSettings, PipelineSettings
 from ocr_tasks.discovery import Probe, SourceRef, deduplicate, list_candidates, probe_documents
+from ocr_tasks.errors import InputError
 from ocr_tasks.lake import Lake
 from ocr_tasks.manifest import Manifest, load_manifest
 from ocr_tasks.planning import BatchSpec, plan_batches
@@ -75,10 +77,17 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+def check_source(uri: str) -> None:
+    """A mistyped folder would otherwise look like an empty drop and 'succeed'."""
+    if "://" not in uri and not os.path.isdir(uri):
+        raise InputError(f"source folder {uri} does not exist")
+
+
 def start_run(request: IngestRequest, run_id: str | None = None) -> RunState:
     """Clear what a crashed run left half-written, then read the manifest."""
+    check_source(request.source)
     lake = Lake.open(request.lake)
-    removed = lake.sweep_uncommitted()
+    removed = lake.sweep_uncommitted(min_age_s=PipelineSettings().sweep_grace_s)
     if removed:
         log.info("removed %d files of uncommitted batches from an earlier attempt", len(removed))
     return RunState(request, run_id or uuid.uuid4().hex, datetime.now(UTC), load_manifest(lake))
