@@ -17,8 +17,8 @@ from ocr_tasks.synth.fake_data import FakeData, Money, format_date
 from ocr_tasks.synth.fonts import FontFamily, family
 from ocr_tasks.synth.layout import Canvas, Style, paper_size_px, pt_to_px
 from ocr_tasks.synth.texts import (
-    COVERAGES, DAMAGE_ITEMS, DESCRIPTIONS, ID_LABELS, INSURED_OBJECTS, LABELS, LETTER_PARAGRAPHS,
-    LETTER_SUBJECTS, LOSS_TYPES, SCHEDULE_NOTES,
+    COVERAGES, DAMAGE_ITEMS, DESCRIPTIONS, ID_LABELS, INCIDENTS, INSURED_OBJECTS, LABELS,
+    LETTER_PARAGRAPHS, LETTER_SUBJECTS, LOSS_TYPES, SCHEDULE_NOTES,
 )
 from ocr_tasks.synth.truth import PageTruth
 
@@ -215,7 +215,9 @@ def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
             break
         options.append((x, name))
         x += box + gap + f.c.text_width(name, f.body) + f.size * 1.2
-    checked = rng.randrange(len(options))
+    incident = rng.randrange(len(INCIDENTS))
+    loss_type, item_choices = INCIDENTS[incident]
+    checked = loss_type if loss_type < len(options) else -1  # off the line: left unticked
     f.text(f.left, L["loss_type"], f.body, label="question")
     for i, (x, name) in enumerate(options):
         f.c.checkbox(x, f.y, box, i == checked)
@@ -223,14 +225,14 @@ def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
     f.lines += 1
     f.newline()
     f.line(f.left, L["description"], f.body, label="question")
-    desc = rng.choice(DESCRIPTIONS[spec.lang]).format(place=place,
-                                                      date=format_date(loss_date, spec.lang))
+    desc = DESCRIPTIONS[spec.lang][incident].format(place=place,
+                                                    date=format_date(loss_date, spec.lang))
     f.paragraph(desc, f.value, indent=f.size)
     f.newline(0.3)
     if f.fits(7):
         f.heading(L["s_items"])
-        n_items = rng.randint(2, 4)
-        items = rng.sample(DAMAGE_ITEMS, n_items)
+        n_items = rng.randint(1, min(4, len(item_choices)))
+        items = [DAMAGE_ITEMS[i] for i in rng.sample(item_choices, n_items)]
         rows, total = [], Money(0)
         for en, de, lo, hi in items:
             qty = rng.randint(1, 3)

@@ -177,6 +177,14 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# per description above: (index into LOSS_TYPES, indices into DAMAGE_ITEMS that fit it)
+INCIDENTS: tuple[tuple[int, tuple[int, ...]], ...] = (
+    (0, (1, 2, 3, 4, 5, 10)),
+    (4, (0, 3, 5, 10)),
+    (5, (6, 11, 7, 10)),
+    (1, (8, 9)),
+)
+
 LETTER_SUBJECTS: dict[str, tuple[str, ...]] = {
     "en": ("Acknowledgement of your claim", "Request for further documents",
            "Settlement of your claim", "Renewal of your policy"),
