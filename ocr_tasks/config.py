@@ -73,7 +73,7 @@ class PipelineSettings(BaseSettings):
     sweep_grace_s: float = Field(
         3600.0, description="Uncommitted files younger than this are left alone at run start, so "
         "runs sharing a lake never delete each other's in-flight batches.")
-    canary_severity: float = Field(1.0, description="Scan degradation of canaries (1 = typical scan, 3 = bad).")
+    canary_severity: float = Field(1.0, description="Canary scan degradation: 1 typical, 3 bad.")
     canary_dpi: int = Field(150, description="Resolution canaries are rendered at.")
-    canary_seed: int = Field(0, description="Non-zero draws another canary set (0: from the batch id alone).")
+    canary_seed: int = Field(0, description="Non-zero draws another canary set.")
     trend_runs: int = Field(20, description="Runs shown in the CER trend of the run report.")
