@@ -56,7 +56,9 @@ class RenderedPage:
 class Flow:
     """Top-to-bottom placement on a canvas: a baseline cursor, margins and styles."""
 
-    def __init__(self, canvas: Canvas, spec: DocSpec, fam: FontFamily, rng: random.Random):
+    def __init__(
+        self, canvas: Canvas, spec: DocSpec, fam: FontFamily, rng: random.Random
+    ) -> None:
         self.c, self.spec, self.fam, self.rng = canvas, spec, fam, rng
         self.size = pt_to_px(spec.body_pt, spec.dpi)
         self.lead = round(self.size * 1.5)

@@ -56,7 +56,9 @@ class Style:
 class Canvas:
     """An RGB page; ``text`` draws and records, ``truth()`` returns what was recorded."""
 
-    def __init__(self, width: int, height: int, dpi: float, background: Color = (255, 255, 255)):
+    def __init__(
+        self, width: int, height: int, dpi: float, background: Color = (255, 255, 255)
+    ) -> None:
         self.width, self.height, self.dpi = width, height, dpi
         self.image = Image.new("RGB", (width, height), background)
         self.draw = ImageDraw.Draw(self.image)
