@@ -236,12 +236,18 @@ class _PdfSource:
 
     def _poppler_count(self, cause: Exception) -> int:
         from pdf2image import pdfinfo_from_path
+        from pdf2image.exceptions import PDFPopplerTimeoutError
 
         try:
             info = pdfinfo_from_path(
-                str(self.path), userpw=self.password, timeout=int(self.limits.render_timeout_s)
+                str(self.path), userpw=self.password, timeout=self.limits.render_timeout_s
             )
             return int(info["Pages"])
+        except PDFPopplerTimeoutError as e:
+            raise RenderTimeout(
+                f"{self.path.name}: poppler took longer than "
+                f"OCR_LIMIT_RENDER_TIMEOUT_S={self.limits.render_timeout_s}s to open it"
+            ) from e
         except Exception as e:
             if "Incorrect password" in str(e) or "encrypted" in str(e).lower():
                 raise self._encrypted() from e
@@ -269,7 +275,7 @@ class _PdfSource:
         info = pdfinfo_from_path(
             str(self.path),
             userpw=self.password,
-            timeout=int(self.limits.render_timeout_s),
+            timeout=self.limits.render_timeout_s,
             first_page=index + 1,
             last_page=index + 1,
         )
@@ -321,7 +327,7 @@ class _PdfSource:
                 first_page=index + 1,
                 last_page=index + 1,
                 userpw=self.password,
-                timeout=int(self.limits.render_timeout_s),
+                timeout=self.limits.render_timeout_s,
             )
         except PDFPopplerTimeoutError as e:
             raise RenderTimeout(
