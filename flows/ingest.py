@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 
 from ocr_tasks import job, progress, runtime
 from ocr_tasks.batch import BatchResult, record_batch_failure, run_batch
+from ocr_tasks.config import PipelineSettings
 from ocr_tasks.discovery import Probe, SourceRef
 from ocr_tasks.errors import OcrPipelineError
 from ocr_tasks.planning import BatchSpec
@@ -53,8 +54,10 @@ class BatchesFailed(RuntimeError):
         self.summary = summary
 
 
-def ingest(request: job.IngestRequest, gpu: bool = False) -> job.RunSummary:
+def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummary:
     logger = get_run_logger()
+    if gpu is None:
+        gpu = runtime.cluster_has_gpus(PipelineSettings().dask_address)
     state = job.start_run(request, run_id=str(flow_run.id) if flow_run.id else None)
     logger.info("run %s: %s -> %s", state.run_id, request.source, request.lake)
     for wave in job.candidate_waves(state):
@@ -82,18 +85,25 @@ def ingest(request: job.IngestRequest, gpu: bool = False) -> job.RunSummary:
     return summary
 
 
-@flow(name="nightly-ingest", log_prints=True)
+def default_task_runner() -> Any:
+    """Deployments run the flows as declared: Dask at OCR_DASK_ADDRESS, else a LocalCluster
+    of OCR_WORKERS processes (created only when the flow starts). The CLI overrides it."""
+    settings = PipelineSettings()
+    return runtime.dask_task_runner(settings.workers, settings.dask_address)
+
+
+@flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner())
 def nightly_ingest(source: str, lake: str, batch_pages: int = 64, max_in_flight: int = 8,
-                   gpu: bool = False) -> job.RunSummary:
+                   gpu: bool | None = None) -> job.RunSummary:
     """OCR every document under ``source`` that the lake's manifest does not hold yet."""
     return ingest(job.IngestRequest(source=source, lake=lake, flow="nightly_ingest",
                                     batch_pages=batch_pages, max_in_flight=max_in_flight), gpu)
 
 
-@flow(name="backfill", log_prints=True)
+@flow(name="backfill", log_prints=True, task_runner=default_task_runner())
 def backfill(source: str, lake: str, since: datetime | None = None, until: datetime | None = None,
              limit: int | None = None, batch_pages: int = 64, max_in_flight: int = 8,
-             gpu: bool = False) -> job.RunSummary:
+             gpu: bool | None = None) -> job.RunSummary:
     """OCR an archive prefix, optionally a modified-time window, at most ``limit`` documents.
 
     Resumable: committed batches are skipped, so re-running after a crash does only the rest.

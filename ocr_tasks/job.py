@@ -107,6 +107,16 @@ def probe_chunk(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
     return probe_documents(open_store(source_uri), refs, LimitSettings())
 
 
+MIN_BATCH_PAGES = 8  # below this, per-batch overhead (task, canaries, files) dominates
+
+
+def balanced_batch_pages(total_pages: int, batch_pages: int, slots: int) -> int:
+    """Batch size for a wave: the configured size, smaller when the wave is too small to
+    keep every in-flight slot busy (a 13-page drop should not run on one worker)."""
+    even = -(-total_pages // max(1, slots))
+    return max(1, min(batch_pages, max(MIN_BATCH_PAGES, even)))
+
+
 def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
     """Dedupe a wave's probes against the lake and this run, then pack them into batches."""
     req = state.request
@@ -114,8 +124,9 @@ def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
     for probe in fresh:
         if not probe.failed:
             state.manifest.done_doc_ids.add(probe.doc_id)  # later waves see it as a duplicate
+    size = balanced_batch_pages(sum(p.pages for p in fresh), req.batch_pages, req.max_in_flight)
     return list(plan_batches(
-        fresh, batch_pages=req.batch_pages, run_id=state.run_id, ingest_date=state.ingest_date,
+        fresh, batch_pages=size, run_id=state.run_id, ingest_date=state.ingest_date,
         source_uri=req.source, lake_uri=req.lake,
         missing=lambda p: state.manifest.missing_ranges(p.doc_id, p.pages),
     ))

@@ -113,3 +113,15 @@ def test_bounded_keeps_at_most_limit_in_flight_and_yields_all() -> None:
 
 def test_chunked() -> None:
     assert list(chunked(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+@pytest.mark.parametrize(("total", "configured", "slots", "expected"), [
+    (13, 64, 8, 8),        # small drop: floor, so two workers share it
+    (10_000, 64, 8, 64),   # backfill wave: the configured size
+    (200, 64, 8, 25),      # in between: spread evenly over the slots
+    (3, 2, 8, 2),          # never above the configured size
+])
+def test_balanced_batch_pages(total: int, configured: int, slots: int, expected: int) -> None:
+    from ocr_tasks.job import balanced_batch_pages
+
+    assert balanced_batch_pages(total, configured, slots) == expected
