@@ -199,12 +199,10 @@ class OcrEngine:
         if not dec.text.strip() or dec.confidence < MIN_LINE_CONFIDENCE:
             return None
         to_input = p.to_input @ c.crop.to_source
-        gray = cv2.cvtColor(c.crop.image, cv2.COLOR_BGR2GRAY)
-        h, w = gray.shape
+        ink = post.ink_mask(cv2.cvtColor(c.crop.image, cv2.COLOR_BGR2GRAY))
         words = []
-        for span in post.split_words(dec, step_width, w):
-            box = post.ink_extent(gray, span.x0, span.x1) or (span.x0, 0.0, span.x1, float(h))
-            x0, y0, x1, y1 = box
+        for span in post.split_words(dec, step_width, ink.shape[1]):
+            x0, y0, x1, y1 = post.fit_word_box(ink, span)
             corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
             words.append(Word(span.text, span.confidence, _polygon(post.map_points(to_input, corners))))
         h_c, w_c = c.crop.image.shape[:2]

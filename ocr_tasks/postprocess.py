@@ -18,6 +18,9 @@ import pyclipper
 REC_HEIGHT = 48
 REC_STRIDE = 8  # the recognizer emits one time step per 8 input columns
 WORD_BREAK_AFTER = "-/"  # FUNSD-style: "9/3/92" -> "9/", "3/", "92"; "HLB-KS" -> "HLB-", "KS"
+WORD_MARGIN_X = 0.2  # word box margins around the ink, in line ink heights (FUNSD-calibrated)
+WORD_MARGIN_Y = 0.2
+CTC_SPIKE_OFFSET = 0.25  # a character's spike, in time steps from the step's left edge
 
 
 # --- detection -------------------------------------------------------------------------------
@@ -205,12 +208,16 @@ def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str], valid_steps: in
 
 @dataclass(frozen=True)
 class WordSpan:
-    """A word inside a decoded line: its text, confidence and crop x-range (pixels)."""
+    """A word inside a decoded line, in crop pixels: the CTC spikes of its first and last
+    characters, the character pitch, and how far it may reach (halfway to its neighbours)."""
 
     text: str
     confidence: float
-    x0: float
-    x1: float
+    first: float
+    last: float
+    pitch: float
+    lo: float
+    hi: float
 
 
 def _token_ranges(text: str, break_after: str) -> list[tuple[int, int]]:
@@ -241,52 +248,98 @@ def split_words(
     crop_width: float,
     *,
     break_after: str = WORD_BREAK_AFTER,
+    spike_offset: float = CTC_SPIKE_OFFSET,
 ) -> list[WordSpan]:
-    """Words with x-ranges in crop pixels from the CTC time steps of their characters.
+    """Words of a decoded line with their extent in crop pixels from the CTC time steps.
 
-    A CTC spike marks roughly the centre of its character, so a word reaches half a
-    character pitch beyond its first and last spike. ``step_width`` is crop pixels per step.
+    ``step_width`` is crop pixels per time step; a spike at step t sits at
+    ``(t + spike_offset) * step_width`` (calibrated against FUNSD word boxes).
     """
     if not decoded.text:
         return []
-    centers = (np.asarray(decoded.steps, dtype=np.float64) + 0.5) * step_width
-    pitch = _char_pitch(decoded, centers, step_width)
+    centers = (np.asarray(decoded.steps, dtype=np.float64) + spike_offset) * step_width
+    pitch = _char_pitch(decoded.text, centers, step_width)
+    ranges = _token_ranges(decoded.text, break_after)
     spans: list[WordSpan] = []
-    for a, b in _token_ranges(decoded.text, break_after):
-        x0 = max(0.0, centers[a] - 0.5 * pitch)
-        x1 = min(crop_width, centers[b - 1] + 0.5 * pitch)
+    for k, (a, b) in enumerate(ranges):
+        lo = 0.5 * (centers[ranges[k - 1][1] - 1] + centers[a]) if k else 0.0
+        hi = 0.5 * (centers[b - 1] + centers[ranges[k + 1][0]]) if k + 1 < len(ranges) else crop_width
         conf = float(np.mean(decoded.confidences[a:b]))
-        spans.append(WordSpan(decoded.text[a:b], conf, x0, x1))
+        spans.append(WordSpan(decoded.text[a:b], conf, centers[a], centers[b - 1], pitch, lo, hi))
     return spans
 
 
-def _char_pitch(decoded: Decoded, centers: np.ndarray, step_width: float) -> float:
+def _char_pitch(text: str, centers: np.ndarray, step_width: float) -> float:
     """Typical distance between neighbouring characters within words of the line."""
     gaps = [
         centers[i + 1] - centers[i]
         for i in range(len(centers) - 1)
-        if not decoded.text[i].isspace() and not decoded.text[i + 1].isspace()
+        if not text[i].isspace() and not text[i + 1].isspace()
     ]
     return float(np.median(gaps)) if gaps else 2.0 * step_width
 
 
-def ink_extent(gray: np.ndarray, x0: float, x1: float, *, pad: float = 0.0) -> tuple[float, float, float, float] | None:
-    """Tight box (x0, y0, x1, y1) around the dark pixels of a line crop between x0 and x1.
-
-    FUNSD-style word boxes hug the ink; the DB quad is deliberately loose. Ink is found by
-    Otsu thresholding the whole line, so one dark word does not set its own threshold.
-    Returns None when the range holds no ink.
-    """
-    h, w = gray.shape
-    a = int(np.clip(np.floor(x0 - pad), 0, w - 1))
-    b = int(np.clip(np.ceil(x1 + pad), a + 1, w))
+def ink_mask(gray: np.ndarray, rule_fill: float = 0.6) -> np.ndarray:
+    """Dark pixels of a line crop (Otsu over the whole line), without form rules: rows
+    inked across most of the crop are underlines or box edges, not text."""
     _, binary = cv2.threshold(gray, 0, 1, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    region = binary[:, a:b]
-    cols = np.flatnonzero(region.sum(axis=0))
-    rows = np.flatnonzero(region.sum(axis=1))
-    if len(cols) == 0 or len(rows) == 0:
-        return None
-    return (float(a + cols[0]), float(rows[0]), float(a + cols[-1] + 1), float(rows[-1] + 1))
+    binary[binary.mean(axis=1) > rule_fill] = 0
+    return binary
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of runs of True."""
+    padded = np.concatenate([[False], flags.astype(bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _middle_band(rows: np.ndarray) -> tuple[int, int] | None:
+    """Extent of the row runs that touch the middle half of a crop."""
+    h = len(rows)
+    band = [(s, e) for s, e in _runs(rows) if e > 0.25 * h and s < 0.75 * h]
+    return (band[0][0], band[-1][1]) if band else None
+
+
+def fit_word_box(
+    ink: np.ndarray,
+    span: WordSpan,
+    *,
+    core: float = 0.25,
+    margin_x: float = WORD_MARGIN_X,
+    margin_y: float = WORD_MARGIN_Y,
+) -> tuple[float, float, float, float]:
+    """Box (x0, y0, x1, y1) around the ink of a word, plus margins.
+
+    Columns: the ink runs within the word's reach that touch its core (first to last spike,
+    widened by ``core`` pitch), so glyphs are kept whole but a neighbour is not annexed.
+    Rows: the ink runs of those columns that touch the middle half of the line. Margins are
+    fractions of the line's ink height (annotators draw boxes a little off the ink).
+    Without ink, the spikes widened by half a pitch.
+    """
+    h, w = ink.shape
+    fallback = (
+        max(span.lo, span.first - 0.5 * span.pitch), 0.0,
+        min(span.hi, span.last + 0.5 * span.pitch), float(h),
+    )
+    lo, hi = int(np.floor(max(0, span.lo))), int(np.ceil(min(w, span.hi)))
+    line_band = _middle_band(ink.any(axis=1))
+    if hi <= lo or line_band is None:
+        return fallback
+    cols = ink[:, lo:hi].any(axis=0)
+    a, b = span.first - core * span.pitch - lo, span.last + core * span.pitch - lo
+    picked = [(s, e) for s, e in _runs(cols) if e > a and s < b]
+    if not picked:
+        return fallback
+    x0, x1 = lo + picked[0][0], lo + picked[-1][1]
+    band = _middle_band(ink[:, x0:x1].any(axis=1))
+    if band is None:
+        return fallback
+    text_h = line_band[1] - line_band[0]
+    mx, my = margin_x * text_h, margin_y * text_h
+    return (
+        max(0.0, x0 - mx), max(0.0, band[0] - my), min(float(w), x1 + mx), min(float(h), band[1] + my)
+    )
 
 
 # --- reading order ---------------------------------------------------------------------------
