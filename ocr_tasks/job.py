@@ -25,6 +25,7 @@ from ocr_tasks.errors import InputError
 from ocr_tasks.lake import Lake
 from ocr_tasks.manifest import Manifest, load_manifest
 from ocr_tasks.planning import BatchSpec, plan_batches
+from ocr_tasks.quality import batch_samples, micro_cer
 from ocr_tasks.storage import open_store
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,8 @@ def finish_run(state: RunState, model_version: str = "") -> RunSummary:
     finished = datetime.now(UTC)
     fresh = [r for r in state.results if not r.replayed]
     status = "failed" if state.failed_batches else "completed"
+    lake = Lake.open(state.request.lake)
+    cer, cer_low, cer_high = micro_cer(batch_samples(lake, [r.batch_id for r in state.results]))
     summary = RunSummary(
         run_id=state.run_id,
         flow=state.request.flow,
@@ -193,14 +196,15 @@ def finish_run(state: RunState, model_version: str = "") -> RunSummary:
         failed_batches=len(state.failed_batches),
         seconds=(finished - state.started_at).total_seconds(),
         lake=state.request.lake,
+        cer=cer,
     )
-    Lake.open(state.request.lake).write_run({
+    lake.write_run({
         "run_id": summary.run_id, "flow": summary.flow,
         "parameters": json.dumps(state.request.parameters()), "status": status,
         "started_at": state.started_at, "finished_at": finished,
         "documents": summary.documents, "pages": summary.pages, "errors": summary.errors,
         "seconds": summary.seconds, "pages_per_s": summary.pages_per_s,
-        "cer": None, "cer_low": None, "cer_high": None,
+        "cer": cer, "cer_low": cer_low, "cer_high": cer_high,
         "lake_uri": summary.lake, "model_version": model_version,
     })
     return summary

@@ -1,0 +1,48 @@
+"""Canary pages: synthetic pages with exact truth, OCR'd in every batch next to customer pages.
+
+A canary is a pure function of its seed, and the seed a function of the batch id (and the
+optional ``canary_seed`` setting), so a re-run of a batch renders and scores the same pages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ocr_tasks.config import PipelineSettings
+from ocr_tasks.quality.scoring import SampleContext, sample_rows
+from ocr_tasks.quality.sidecars import TruthPage
+from ocr_tasks.synth import CanaryPage, canary_seed, render_canary
+
+
+def canary_seeds(batch_id: str, settings: PipelineSettings) -> list[int]:
+    """Seeds of the batch's canaries; a non-zero ``canary_seed`` setting draws another set."""
+    key = batch_id if not settings.canary_seed else f"{batch_id}/{settings.canary_seed}"
+    return [canary_seed(key, i) for i in range(settings.canary_pages)]
+
+
+def canary_doc_id(seed: int) -> str:
+    """The ``doc_id`` of a canary's samples: enough to re-render it with ``render_canary``."""
+    return f"canary-{seed}"
+
+
+def truth_of(canary: CanaryPage) -> TruthPage:
+    return TruthPage(lines=tuple(t for t, _ in canary.lines), segments=tuple(canary.lines),
+                     words=tuple(canary.words))
+
+
+def run_canaries(engine: Any, run_id: str, batch_id: str, settings: PipelineSettings,
+                 created_at: datetime) -> tuple[int, list[dict[str, Any]]]:
+    """Render, OCR (``engine.recognize_pages``, the customer path) and score the canaries;
+    returns (pages, cer_samples rows)."""
+    canaries = [render_canary(seed, severity=settings.canary_severity, dpi=settings.canary_dpi)
+                for seed in canary_seeds(batch_id, settings)]
+    if not canaries:
+        return 0, []
+    pages = engine.recognize_pages([c.page for c in canaries])
+    rows: list[dict[str, Any]] = []
+    for i, (canary, page) in enumerate(zip(canaries, pages, strict=True)):
+        ctx = SampleContext(run_id, batch_id, "canary", canary_doc_id(canary.seed), i,
+                            page.model_version or engine.model_version, created_at)
+        rows.extend(sample_rows(ctx, truth_of(canary), page))
+    return len(canaries), rows
