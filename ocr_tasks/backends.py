@@ -7,9 +7,7 @@ torch serves CUDA workers with half precision and large recognizer batches.
 
 from __future__ import annotations
 
-import importlib.resources
 from abc import ABC, abstractmethod
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +129,14 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def exported_onnx_paths() -> dict[str, Path]:
+    """Our torch modules exported to ONNX (cached per model version): the onnx backend runs
+    exactly the weights the torch backend runs."""
+    from ocr_tasks import models
+
+    return {kind: models.export_onnx(kind) for kind in KINDS}
+
+
 def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
     """'auto': torch on CUDA (fp16, big recognizer batches) when a GPU is present, else
     onnxruntime on CPU; 'onnx' / 'torch' force one (torch honours ``settings.device``)."""
@@ -141,7 +147,7 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
         choice = "torch" if cuda else "onnx"
     if choice == "onnx":
         return OnnxBackend(
-            onnx_paths(), threads=settings.threads, rec_batch_size=settings.rec_batch_size
+            exported_onnx_paths(), threads=settings.threads, rec_batch_size=settings.rec_batch_size
         )
     if choice == "torch":
         device = settings.device if settings.device != "auto" else ("cuda" if cuda else "cpu")
@@ -153,30 +159,3 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             rec_batch_size=settings.rec_batch_size_gpu if on_gpu else settings.rec_batch_size,
         )
     raise ValueError(f"unknown backend {settings.backend!r}: use 'auto', 'onnx' or 'torch'")
-
-
-# --- model files (interim: the original ONNX files until ocr_tasks.models lands) -------------
-
-MODEL_NAME = "PP-OCRv6_small"
-MODEL_VERSION = "rapidocr-3.10.0"
-_FILES = {
-    "det": "PP-OCRv6_det_small.onnx",
-    "rec": "PP-OCRv6_rec_small.onnx",
-    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-}
-
-
-def onnx_paths() -> dict[str, Path]:
-    """ONNX file per network kind."""
-    root = importlib.resources.files("rapidocr") / "models"
-    return {kind: Path(str(root / name)) for kind, name in _FILES.items()}
-
-
-@lru_cache(maxsize=1)
-def charset() -> list[str]:
-    """Recognizer classes 1..C-1 (class 0 is the CTC blank; the last one is the space)."""
-    import onnx
-
-    model = onnx.load(str(onnx_paths()["rec"]))
-    meta = {p.key: p.value for p in model.metadata_props}
-    return meta["character"].split("\n") + [" "]

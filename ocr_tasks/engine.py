@@ -18,7 +18,8 @@ import numpy as np
 
 from ocr_tasks import postprocess as post
 from ocr_tasks import preprocess as pre
-from ocr_tasks.backends import MODEL_NAME, MODEL_VERSION, InferenceBackend, charset, select_backend
+from ocr_tasks import models
+from ocr_tasks.backends import InferenceBackend, select_backend
 from ocr_tasks.config import EngineSettings
 from ocr_tasks.document import Line, Page, Word
 from ocr_tasks.page_image import PageImage
@@ -58,9 +59,9 @@ class OcrEngine:
     ):
         self.settings = settings or EngineSettings()
         self.backend = backend or select_backend(self.settings)
-        self.charset = charset()
-        self.model_name = MODEL_NAME
-        self.model_version = MODEL_VERSION
+        self.charset = models.charset()
+        self.model_name = models.MODEL_NAME
+        self.model_version = models.MODEL_VERSION
 
     # --- public API ----------------------------------------------------------------------
 

@@ -190,7 +190,8 @@ class Decoded:
 def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str], valid_steps: int | None = None) -> Decoded:
     """Best class per time step, repeated classes collapsed, blanks (class 0) dropped.
 
-    ``probs`` is TxC softmax output; ``charset[i]`` is the character of class ``i + 1``.
+    ``probs`` is TxC softmax output; ``charset[i]`` is the character of class ``i``
+    (``charset[0]`` stands for the blank).
     ``valid_steps`` ignores the steps that only saw right padding.
     """
     probs = probs[: valid_steps or len(probs)]
@@ -199,7 +200,7 @@ def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str], valid_steps: in
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
     idx = np.flatnonzero(keep)
-    text = "".join(charset[best[i] - 1] for i in idx)
+    text = "".join(charset[best[i]] for i in idx)
     return Decoded(text, tuple(float(best_p[i]) for i in idx), tuple(int(i) for i in idx))
 
 

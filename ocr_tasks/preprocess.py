@@ -28,7 +28,7 @@ def normalize_contrast(image: np.ndarray, low: float = 1.0, high: float = 99.0) 
     lo, hi = np.percentile(gray, [low, high])
     if hi - lo < 1:
         return image
-    stretched = np.clip((gray.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    stretched = np.clip(np.rint((gray.astype(np.float32) - lo) * (255.0 / (hi - lo))), 0, 255)
     return cv2.cvtColor(stretched.astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
