@@ -176,9 +176,11 @@ def engine_info(engine: Any) -> dict[str, Any]:
         settings = dict(settings)
     else:
         settings = None
+    backend = getattr(getattr(engine, "backend", None), "name", None)  # what "auto" resolved to
     return {
         "model_name": getattr(engine, "model_name", type(engine).__name__),
         "model_version": getattr(engine, "model_version", ""),
+        "backend": backend if isinstance(backend, str) else None,
         "settings": settings,
     }
 

@@ -145,7 +145,7 @@ def test_evaluate_funsd_hand_computed(funsd: tuple[Path, FakeEngine]) -> None:
 
     assert result["dataset"]["pages"] == 2
     assert result["dataset"]["words"] == 5 and result["dataset"]["dontcare_words"] == 1
-    assert result["engine"] == {"model_name": "fake", "model_version": "0",
+    assert result["engine"] == {"model_name": "fake", "model_version": "0", "backend": None,
                                 "settings": {"perturbed": True}}
     # 4 of 5 words found, one false positive, the logo detection ignored
     det = result["detection"]
