@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ocr_tasks.config import LimitSettings
 from ocr_tasks.errors import OcrPipelineError, TooLarge, error_kind
-from ocr_tasks.storage import ObjectInfo, ObjectStore
+from ocr_tasks.storage import InvalidKey, ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,13 @@ def list_candidates(
 
 
 def source_ref(store: ObjectStore, info: ObjectInfo) -> SourceRef:
-    return SourceRef(info.key, store.uri(info.key), info.size, info.mtime, info.etag)
+    """A listed object as work. A key the store refuses (S3 allows ``../x``) keeps a uri for
+    the record only: probing it fails with ``invalid_key``, so it is an error row, never read."""
+    try:
+        uri = store.uri(info.key)
+    except InvalidKey:
+        uri = f"{store.root_uri}/{info.key}"
+    return SourceRef(info.key, uri, info.size, info.mtime, info.etag)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
