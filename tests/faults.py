@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from distributed.diagnostics.plugin import WorkerPlugin
 
 # What an S3 endpoint answers when it is overloaded, broken or forbids a key.
 _RESPONSES = {
@@ -243,7 +244,7 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
 # --------------------------------------------------------------------------- Dask worker
 
 
-class StallFirstBatch:
+class StallFirstBatch(WorkerPlugin):
     """Dask worker plugin: the first batch to read a page announces its worker's pid in
     ``marker`` and stalls, so the test can kill that worker mid-batch. Workers started later
     (the replacement) find the marker and run normally.
@@ -271,9 +272,6 @@ class StallFirstBatch:
                 yield item
 
         batch.stream_pages = stalling
-
-    def teardown(self, worker: Any) -> None:
-        return None
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str, every_s: float = 0.2) -> Any:
