@@ -168,6 +168,16 @@ def test_transient_s3_errors_are_retried(
         assert lake.read_table("errors").num_rows == 0
         assert_exactly_once(lake, 3)
         assert verify_lake(lake, open_store(source)).ok
+        assert_no_credentials(lake, s3_endpoint)
+
+
+def assert_no_credentials(lake: Lake, s3: Any) -> None:
+    """No table row and no commit record carries the access key or the secret."""
+    from ocr_tasks.lake_schema import TABLES
+
+    written = [str(lake.read_table(name).to_pylist()) for name in TABLES]
+    written += [str(record) for record in lake.commits()]
+    assert written and not any(s3.secret_key in text or s3.access_key in text for text in written)
 
 
 def test_s3_unreachable_from_the_start(
