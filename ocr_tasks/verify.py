@@ -95,7 +95,8 @@ class VerifyReport:
         self.problems.append(Problem(kind, subject, detail))
 
     def describe(self) -> str:
-        verdict = "OK" if self.ok else f"FAILED ({len(self.problems)} problems)"
+        n = len(self.problems)
+        verdict = "OK" if self.ok else f"FAILED ({n} problem{'s' if n != 1 else ''})"
         where = f"{self.lake} against {self.source}" if self.source else self.lake
         return (f"verify {verdict}: {where}: {self.documents} documents "
                 f"({self.processed} processed, {self.errored} errored, {self.duplicates} "
