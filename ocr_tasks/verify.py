@@ -129,14 +129,15 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
     jobs: list[tuple[str, str, str, int]] = []  # (table, batch, key, rows)
     for record in records:
         batch = str(record.get("batch_id"))
+        files = set()
         for name, entry in sorted(record.get("tables", {}).items()):
             if entry.get("file"):
+                files.add(entry["file"])
                 jobs.append((name, batch, entry["file"], int(entry.get("rows", -1))))
             elif entry.get("rows"):
                 report.add("commit_incomplete", batch, f"{name}: {entry['rows']} rows but no file")
-        for key in record.get("files", []):
-            if all(key != job[2] for job in jobs if job[1] == batch):
-                report.add("commit_incomplete", batch, f"{key} listed but no table claims it")
+        for key in sorted(set(record.get("files", [])) - files):
+            report.add("commit_incomplete", batch, f"{key} listed but no table claims it")
 
     def read(job: tuple[str, str, str, int]) -> tuple[str, pa.Table | None]:
         name, batch, key, rows = job
@@ -149,17 +150,18 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
             return name, None
         try:
             parquet = pq.ParquetFile(io.BytesIO(data))
+            found = parquet.metadata.num_rows
             wanted = [c for c in COLUMNS.get(name, []) if c in parquet.schema_arrow.names]
-            table = parquet.read(columns=wanted)
+            table = parquet.read(columns=wanted) if name in COLUMNS else None
         except Exception as e:  # noqa: BLE001 - any parser failure means a damaged file
             report.add("corrupt_file", batch, f"{key}: {e}")
             return name, None
-        if table.num_rows != rows:
-            report.add("row_count", batch, f"{key}: {table.num_rows} rows, commit says {rows}")
+        if found != rows:
+            report.add("row_count", batch, f"{key}: {found} rows, commit says {rows}")
         return name, table
 
     parts: dict[str, list[pa.Table]] = defaultdict(list)
-    for name, table in _pmap(read, [j for j in jobs if j[0] in COLUMNS]):
+    for name, table in _pmap(read, jobs):
         if table is not None and table.num_rows:
             parts[name].append(table)
     tables = {

@@ -149,9 +149,12 @@ def test_commit_integrity(lake: Lake) -> None:
     lake.store.delete(data_key("pages", DAY, "b1"))
     lake.store.put(data_key("pages", DAY, "b2"), parquet("pages", [page("B", 0, "b2")]))
     lake.store.put(data_key("pages", DAY, "b3"), parquet("pages", [page("C", 0, "b3")]))
+    lake.write_batch(BatchContext("r1", "b4", DAY, "m1"), {"batches": [row("batches", batch_id="b4")]})
+    lake.store.delete(data_key("batches", DAY, "b4"))  # every table's file counts, not just pages
     report = verify_lake(lake)
     assert sorted((p.kind, p.subject) for p in report.problems) == [
         ("missing_file", "b1"),
+        ("missing_file", "b4"),
         ("pages_unaccounted", "/s/a.pdf"),  # the consequence of the lost file
         ("pages_unaccounted", "/s/b.pdf"),
         ("row_count", "b2"),
