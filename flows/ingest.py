@@ -12,8 +12,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
+from prefect.states import State
 
-from ocr_tasks import job, progress, runtime
+from ocr_tasks import job, monitoring, progress, runtime
 from ocr_tasks.batch import BatchResult, record_batch_failure, run_batch
 from ocr_tasks.config import PipelineSettings
 from ocr_tasks.discovery import Probe, SourceRef
@@ -54,7 +55,7 @@ class BatchesFailed(RuntimeError):
         self.summary = summary
 
 
-def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummary:
+def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummary | State:
     logger = get_run_logger()
     if gpu is None:
         gpu = runtime.cluster_has_gpus(PipelineSettings().dask_address)
@@ -80,9 +81,10 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
                 progress.report("batch", pages=spec.pages, result=result)
     summary = job.finish_run(state)
     logger.info(summary.describe())
+    outcome = monitoring.publish_run(summary, state)  # artifacts, events, Degraded state
     if summary.failed_batches:
         raise BatchesFailed(summary)
-    return summary
+    return outcome
 
 
 def default_task_runner() -> Any:

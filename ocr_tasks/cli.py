@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "backfill": "ocr_tasks.commands.ingest",
     "verify": "ocr_tasks.commands.verify",
     "report": "ocr_tasks.commands.report",
+    "audit-import": "ocr_tasks.commands.report",
 }
 
 

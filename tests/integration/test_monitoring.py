@@ -1,0 +1,123 @@
+"""Quality monitoring through the real flow: CER samples, Prefect artifacts, the degraded event.
+
+One clean page with a sidecar; canaries at scan severity 6 stand in for a degraded pipeline
+(a broken scanner profile or model gives the same picture: canary CER near 100 %). The flow
+runs with Prefect's thread-pool task runner to stay fast; the code path per batch is the one
+Dask workers run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocr_tasks.cli import main as cli
+from ocr_tasks.lake import Lake
+from ocr_tasks.monitoring import DEGRADED_EVENT
+from tests.integration.conftest import write_document
+
+LINES = ["Claim CLM-2026-0417", "Insured Maria Keller"]
+
+
+@pytest.fixture()
+def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Every event the flow process emits, captured instead of sent."""
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_: worker)
+    yield worker
+    worker.drain()
+
+
+@pytest.fixture()
+def source(tmp_path: Path) -> Path:
+    folder = tmp_path / "source"
+    write_document(folder, "claims/claim.png", [LINES])
+    (folder / "claims" / "claim.gt.txt").write_text("\n".join(LINES) + "\n")
+    return folder
+
+
+def run(source: Path, lake: Path, monkeypatch: pytest.MonkeyPatch, **settings: str) -> Any:
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.ingest import nightly_ingest
+
+    for name, value in {"OCR_AUDIT_PAGES": "1", **settings}.items():
+        monkeypatch.setenv(name, value)
+    flow = nightly_ingest.with_options(task_runner=ThreadPoolTaskRunner(max_workers=1))
+    return flow(source=str(source), lake=str(lake), return_state=True)
+
+
+def artifacts(state: Any) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    return {a.key: a for a in found}
+
+
+def degraded_events(worker: Any) -> list[Any]:
+    worker.wait_until_empty()
+    return [e for e in worker._client.events if e.event == DEGRADED_EVENT]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_healthy_run_publishes_report_without_alert(source: Path, tmp_path: Path, events: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = tmp_path / "lake"
+    state = run(source, lake, monkeypatch, OCR_CANARY_PAGES="0")
+    assert state.is_completed() and state.name == "Completed"
+    summary = state.result()
+    samples = Lake.open(str(lake)).read_table("cer_samples").to_pylist()
+    pages = [s for s in samples if s["level"] == "page"]
+    assert [(s["source"], s["ref_chars"]) for s in pages] == [("sidecar", sum(map(len, LINES)))]
+    assert summary.cer is not None and summary.cer < 0.10
+    run_row = Lake.open(str(lake)).read_table("runs").to_pylist()[0]
+    assert run_row["cer"] == pytest.approx(summary.cer)
+    assert list(lake.glob("_audit/pending/*/*.png")) and list(lake.glob("_reports/*/cer_trend.png"))
+
+    published = artifacts(state)
+    assert {"ocr-batches", "ocr-quality-report", "ocr-cer-trend"} <= set(published)
+    assert published["ocr-batches"].type == "table"
+    report = published["ocr-quality-report"].data
+    assert "within threshold" in report and "data:image/png;base64," in report
+    assert degraded_events(events) == []
+
+    buffer = io.StringIO()  # not capsys: Prefect's console log handler would keep its stream
+    with contextlib.redirect_stdout(buffer):
+        assert cli(["report", "--lake", str(lake), "--calibration"]) == 0
+    out = buffer.getvalue()
+    assert summary.run_id[:8] in out and "Words: confidence vs. errors" in out
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_degraded_canaries_push_cer_past_threshold_and_emit_event(
+        source: Path, tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = tmp_path / "lake"
+    state = run(source, lake, monkeypatch, OCR_CANARY_PAGES="1", OCR_CANARY_SEVERITY="6")
+    assert state.is_completed() and state.name == "Degraded"
+    assert "OCR quality degraded" in state.message and "> 10%" in state.message
+    summary = state.result()
+    assert summary.cer > 0.10
+
+    batches = Lake.open(str(lake)).read_table("batches").to_pylist()
+    assert batches[0]["canary_pages"] == 1 and batches[0]["cer"] > 0.10
+    pages = Lake.open(str(lake)).read_table("pages").to_pylist()
+    assert len(pages) == 1  # the canary never reaches the customer tables
+
+    alerts = degraded_events(events)
+    assert {e.payload["batch_id"] for e in alerts} == {batches[0]["batch_id"], None}
+    batch_alert = next(e for e in alerts if e.payload["batch_id"])
+    assert batch_alert.payload["run_id"] == summary.run_id
+    assert batch_alert.payload["cer"] == pytest.approx(batches[0]["cer"])
+    assert batch_alert.resource.id == f"ocr.batch.{batches[0]['batch_id']}"
+    assert "OCR quality degraded" in artifacts(state)["ocr-quality-report"].data
