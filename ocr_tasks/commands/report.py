@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     report.add_argument("--calibration", action="store_true",
                         help="also: confidence vs. observed errors, and a review threshold")
     report.add_argument("--target-cer", type=float, default=defaults.cer_threshold,
-                        help="CER the review threshold aims at for accepted pages")
+                        help="page CER above which a page should go to review")
     report.set_defaults(func=run_report)
     audit = sub.add_parser("audit-import", help="score returned audit transcriptions")
     audit.add_argument("--lake", required=True, type=_lake, help="folder or s3://bucket/prefix")
@@ -55,11 +55,11 @@ def calibration_report(lake: Any, target_cer: float) -> str:
     parts = [format_table(calibration_table(rows, "word"), "Words: confidence vs. errors"), "",
              format_table(calibration_table(rows, "page"), "Pages: confidence vs. CER"), ""]
     pick = review_threshold(rows, target_cer)
-    if pick is None:
-        parts.append(f"No page confidence keeps accepted pages at CER <= {target_cer:.0%}.")
-    else:
-        parts.append(f"Review threshold for accepted pages at CER <= {target_cer:.0%}: "
-                     f"OCR_REVIEW_CONFIDENCE={pick[0]:.3f} (flags {pick[1]:.0%} of scored pages)")
+    if pick is not None:
+        parts.append(f"Review threshold for pages above CER {target_cer:.0%}: "
+                     f"OCR_REVIEW_CONFIDENCE={pick.threshold:.3f} flags {pick.flagged:.0%} of "
+                     f"scored pages; catches {pick.caught}, misses {pick.missed}, "
+                     f"flags {pick.needless} good pages needlessly")
     return "\n".join(parts)
 
 

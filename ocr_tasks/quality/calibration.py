@@ -2,8 +2,8 @@
 
 Built from ``cer_samples``: word rows (word confidence vs. word errors) and page rows (page
 confidence vs. page CER). ``review_threshold`` turns the page table into the
-``OCR_REVIEW_CONFIDENCE`` setting: the lowest confidence above which accepted pages meet a
-target CER, so that only pages below it go to human review.
+``OCR_REVIEW_CONFIDENCE`` setting: the confidence that best separates pages above a target
+CER from the rest, so that mostly the bad pages go to human review.
 """
 
 from __future__ import annotations
@@ -62,32 +62,44 @@ def calibration_table(rows: Iterable[dict[str, Any]], level: str,
             for i, (n, wrong, edits, chars, total) in enumerate(acc)]
 
 
-def review_threshold(rows: Iterable[dict[str, Any]], target_cer: float) -> tuple[float, float] | None:
-    """(threshold, share of pages flagged): the lowest page confidence such that the pages
-    at or above it have a micro CER of at most ``target_cer``. None without page samples or
-    when even the most confident pages miss the target."""
-    pages = sorted(((float(r["confidence"]), int(r["edits"]), int(r["ref_chars"]))
-                    for r in rows if r["level"] == "page" and r.get("confidence") is not None
-                    and r["ref_chars"]), reverse=True)
-    best = None
-    edits = chars = 0
-    for n, (conf, e, c) in enumerate(pages, start=1):
-        edits, chars = edits + e, chars + c
-        next_conf = pages[n][0] if n < len(pages) else None
-        if next_conf == conf:
-            continue  # a threshold cannot split pages of equal confidence
-        if edits / chars <= target_cer:
-            best = (conf, 1 - n / len(pages))
+@dataclass(frozen=True)
+class ReviewThreshold:
+    """Flag pages with confidence below ``threshold``; how that rule did on the samples."""
+
+    threshold: float
+    flagged: float  # share of scored pages flagged
+    caught: int  # pages above the target CER that are flagged
+    missed: int  # pages above the target CER that pass
+    needless: int  # pages within the target that are flagged
+
+
+def review_threshold(rows: Iterable[dict[str, Any]], target_cer: float) -> ReviewThreshold | None:
+    """The page-confidence threshold that best separates pages whose CER exceeds
+    ``target_cer`` from the others (fewest pages on the wrong side; on a tie, the lower
+    threshold, i.e. less review work). None without scored pages."""
+    pages = [(float(r["confidence"]), int(r["edits"]) / int(r["ref_chars"]) > target_cer)
+             for r in rows if r["level"] == "page" and r.get("confidence") is not None
+             and r["ref_chars"]]
+    if not pages:
+        return None
+    best: ReviewThreshold | None = None
+    for t in sorted({c for c, _ in pages}):
+        caught = sum(1 for c, bad in pages if bad and c < t)
+        missed = sum(1 for c, bad in pages if bad and c >= t)
+        needless = sum(1 for c, bad in pages if not bad and c < t)
+        if best is None or missed + needless < best.missed + best.needless:
+            flagged = sum(1 for c, _ in pages if c < t) / len(pages)
+            best = ReviewThreshold(t, flagged, caught, missed, needless)
     return best
 
 
 def format_table(table: list[CalibrationBin], title: str) -> str:
     """A fixed-width table for the terminal (and the README)."""
-    lines = [title, f"{'confidence':>13} {'n':>6} {'mean conf':>9} {'wrong':>7} {'CER':>7}"]
+    lines = [title, f"{'confidence':>13} {'n':>6} {'mean conf':>9} {'any error':>9} {'CER':>7}"]
     for b in table:
         if not b.samples:
             continue
         cer = f"{b.cer:.3f}" if b.cer is not None else "-"
         lines.append(f"{b.low:5.2f} - {b.high:4.2f} {b.samples:6d} {b.mean_confidence:9.3f} "
-                     f"{b.error_rate:7.1%} {cer:>7}")
+                     f"{b.error_rate:9.1%} {cer:>7}")
     return "\n".join(lines)

@@ -266,7 +266,9 @@ def test_calibration_bins_and_review_threshold() -> None:
             assert b.error_rate == pytest.approx(1 - b.mean_confidence, abs=0.08)
     pages = [{"level": "page", "confidence": c, "edits": e, "ref_chars": 100}
              for c, e in [(0.99, 1), (0.95, 3), (0.9, 8), (0.7, 30), (0.5, 60)]]
-    threshold, flagged = review_threshold(pages, 0.05)
-    assert threshold == 0.9 and flagged == pytest.approx(0.4)
-    assert review_threshold(pages, 0.001) is None
+    pick = review_threshold(pages, 0.05)
+    assert pick is not None and pick.threshold == 0.95 and pick.flagged == pytest.approx(0.6)
+    assert (pick.caught, pick.missed, pick.needless) == (3, 0, 0)
+    assert review_threshold(pages, 0.5).threshold == 0.7  # only the 60 % page is bad
+    assert review_threshold([], 0.1) is None
     assert micro_cer(pages)[0] == pytest.approx(102 / 500)
