@@ -166,3 +166,15 @@ def test_ocr_command_writes_json_for_png_and_pdf(engine: OcrEngine, tmp_path: Pa
         assert [w["text"] for w in page["words"]] == [t for t, _ in truth]
         for word, (_, box) in zip(page["words"], truth, strict=True):
             assert iou(tuple(word["box"]), box) >= 0.5
+
+
+def test_auto_backend_is_onnx_without_cuda() -> None:
+    import torch
+
+    from ocr_tasks.backends import OnnxBackend, select_backend
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: auto means torch on CUDA")
+    assert isinstance(select_backend(EngineSettings(backend="auto", device="auto")), OnnxBackend)
+    with pytest.raises(ValueError, match="unknown backend"):
+        select_backend(EngineSettings(backend="tensorrt"))
