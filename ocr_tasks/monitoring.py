@@ -124,7 +124,7 @@ def history_table(history: Sequence[RunQuality], threshold: float) -> str:
     lines = ["| started (UTC) | run | status | pages | errors | pages/s | CER | 95% CI | "
              "canary | sidecar | audit |", "|" + "---|" * 11]
     for h in reversed(history):
-        flag = " ⚠" if h.cer is not None and h.cer > threshold else ""
+        flag = " (above)" if h.cer is not None and h.cer > threshold else ""
         sources = [f"{_pct(h.by_source[s][0])} ({h.by_source[s][1]}p)" if s in h.by_source else "-"
                    for s in SOURCES]
         lines.append(f"| {h.started_at:%Y-%m-%d %H:%M} | {h.run_id[:8]} | {h.status} | {h.pages} | "
@@ -171,14 +171,16 @@ def report_markdown(summary: Any, history: Sequence[RunQuality], alerts: Sequenc
     """The run's quality report: verdict first, then figures, trend and where the data is."""
     current = next((h for h in history if h.run_id == summary.run_id), None)
     if alerts:
-        verdict = "## ⚠ OCR quality degraded\n\n" + "\n".join(f"- {a.describe()}" for a in alerts)
+        verdict = "## ⚠ OCR quality degraded\n\n" + "\n".join(f"- {a.describe()}"
+                                                             for a in alerts)
     elif summary.cer is None:
         verdict = "## OCR quality not measured\n\nNo canary, sidecar or audit samples in this run."
     else:
-        verdict = f"## ✅ OCR quality within threshold ({threshold:.0%})"
+        verdict = f"## OCR quality within threshold ({threshold:.0%})"
     parts = [verdict, "", f"Run `{summary.run_id}`: {summary.describe()}", ""]
     if current is not None:
-        parts += [f"**CER {_pct(current.cer)}** (95% CI {_interval(current.cer_low, current.cer_high)}),"
+        ci = _interval(current.cer_low, current.cer_high)
+        parts += [f"**CER {_pct(current.cer)}** (95% CI {ci}),"
                   " micro-averaged over pages, lines aligned by position before counting edits.",
                   "", "| source | CER | pages |", "|---|---|---|"]
         parts += [f"| {s} | {_pct(cer)} | {n} |" for s, (cer, n) in current.by_source.items()]

@@ -51,8 +51,11 @@ def micro_cer(rows: Iterable[dict[str, Any]]) -> tuple[float | None, float | Non
     pages = [r for r in rows if r["level"] == "page" and r["ref_chars"]]
     if not pages:
         return None, None, None
-    cer, low, high = micro_cer_interval([r["edits"] for r in pages], [r["ref_chars"] for r in pages])
-    return tuple(None if math.isnan(v) else v for v in (cer, low, high))  # type: ignore[return-value]
+    cer, low, high = micro_cer_interval([r["edits"] for r in pages],
+                                        [r["ref_chars"] for r in pages])
+    if math.isnan(cer):
+        return None, None, None
+    return cer, low, high
 
 
 def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -70,7 +73,8 @@ def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
 class BatchQuality:
     """Collects the batch's samples: sidecar pages as they pass, canaries and audit at the end."""
 
-    def __init__(self, spec: BatchSpec, store: Any, engine: Any, settings: PipelineSettings) -> None:
+    def __init__(self, spec: BatchSpec, store: Any, engine: Any,
+                 settings: PipelineSettings) -> None:
         self.spec = spec
         self.store = store
         self.engine = engine

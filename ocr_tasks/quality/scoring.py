@@ -115,8 +115,9 @@ def visual_lines(segments: Sequence[Boxed], slope: float = 0.0) -> list[Boxed]:
     for row in sorted(rows, key=lambda r: min(level(b)[0] for _, b in r)):
         row.sort(key=lambda s: s[1][0])
         boxes = [b for _, b in row]
-        lines.append((" ".join(t for t, _ in row), (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                                                    max(b[2] for b in boxes), max(b[3] for b in boxes))))
+        union = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                 max(b[2] for b in boxes), max(b[3] for b in boxes))
+        lines.append((" ".join(t for t, _ in row), union))
     return lines
 
 

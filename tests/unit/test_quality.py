@@ -137,7 +137,8 @@ def test_text_truth_is_aligned_by_content_and_errors_count() -> None:
 
 def test_box_pairing_agrees_with_metrics_alignment() -> None:
     truth = [("Policy number POL-2026-001", (50, 100, 500, 132)), ("Insured", (50, 200, 180, 230))]
-    preds = [("POL-2026-001", (300, 102, 500, 132), 0.9), ("Policy number", (50, 100, 250, 130), 0.8),
+    preds = [("POL-2026-001", (300, 102, 500, 132), 0.9),
+             ("Policy number", (50, 100, 250, 130), 0.8),
              ("stamp", (800, 500, 900, 540), 0.5)]
     pairs = pair_by_boxes(truth, preds)
     expected = align_lines_by_boxes(truth, [(t, b) for t, b, _ in preds])
@@ -215,7 +216,8 @@ def test_sidecar_pages_are_scored_and_audit_sample_written(tmp_path: Path) -> No
     sidecar = [r for r in summary.rows if r["level"] == "page"]
     assert [(r["source"], r["doc_id"]) for r in sidecar] == [("sidecar", "doc0")]
     assert summary.cer == sidecar[0]["edits"] / 5
-    assert len(summary.audit_keys) == 2 and all(k.startswith(f"{PENDING}/b0001/") for k in summary.audit_keys)
+    assert len(summary.audit_keys) == 2
+    assert all(k.startswith(f"{PENDING}/b0001/") for k in summary.audit_keys)
     again = run_quality(tmp_path, "b0001", settings, docs=3)
     assert again.audit_keys == summary.audit_keys
 
@@ -242,7 +244,8 @@ def test_returned_audits_are_scored_once(tmp_path: Path) -> None:
     name = summary.audit_keys[0].split("/")[-1].removesuffix(".png")
     lake.store.put(f"{RETURNED}/b0001/{name}.gt.txt", b"00000")
     rows = score_returned_audits(lake)
-    assert rows and {r["source"] for r in rows} == {"audit"} and rows[0]["doc_id"] in {"doc0", "doc1"}
+    assert rows and {r["source"] for r in rows} == {"audit"}
+    assert rows[0]["doc_id"] in {"doc0", "doc1"}
     assert score_returned_audits(lake) == []
     table = lake.read_table("cer_samples").to_pylist()
     assert len(table) == len(rows) and table[0]["run_id"] == "run1"
@@ -258,7 +261,8 @@ def test_calibration_bins_and_review_threshold() -> None:
         conf = rng.random()
         wrong = rng.random() > conf  # a perfectly calibrated engine
         rows.append({"level": "word", "confidence": conf, "reference": "abcd",
-                     "prediction": "abXd" if wrong else "abcd", "edits": int(wrong), "ref_chars": 4})
+                     "prediction": "abXd" if wrong else "abcd", "edits": int(wrong),
+                     "ref_chars": 4})
     table = calibration_table(rows, "word")
     assert sum(b.samples for b in table) == 2000
     for b in table:
