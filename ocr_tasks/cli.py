@@ -25,7 +25,9 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocr-pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="ocr-pipeline", description="Batch OCR for scanned document archives."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = argv[0] if argv and argv[0] in COMMANDS else None
     registered: set[str] = set()
