@@ -407,7 +407,8 @@ class _OpenImage:
 
     def __enter__(self) -> Image.Image:
         # PIL raises DecompressionBombError above 2x this; we check each frame ourselves too.
-        Image.MAX_IMAGE_PIXELS = self.limits.max_pixels
+        # Scoped, not left set: the limit is ours, other code in the process keeps PIL's own.
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, self.limits.max_pixels
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -416,6 +417,8 @@ class _OpenImage:
             raise TooLarge(f"{self.path.name}: {e}") from e
         except Exception as e:
             raise CorruptInput(f"{self.path.name}: cannot open image: {e}") from e
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
         return self.im
 
     def __exit__(self, *exc: object) -> None:
