@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+# Canary pages cost two extra OCR'd pages per batch; tests about canaries set their own count.
 for _key, _value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                     "DASK_LOGGING__DISTRIBUTED": "warning", "OMP_NUM_THREADS": "1"}.items():
+                     "DASK_LOGGING__DISTRIBUTED": "warning", "OMP_NUM_THREADS": "1",
+                     "OCR_CANARY_PAGES": "0"}.items():
     os.environ.setdefault(_key, _value)
 
 
