@@ -123,11 +123,8 @@ def run_batch(
     now = datetime.now(UTC)
 
     def error_row(item: WorkItem, page: int | None, exc_kind: str, message: str, retryable: bool) -> None:
-        rows.tables["errors"].append({
-            "doc_id": item.probe.doc_id, "source_uri": item.probe.ref.uri, "page": page,
-            "kind": exc_kind, "message": message, "retryable": retryable,
-            "run_id": spec.run_id, "batch_id": spec.batch_id, "occurred_at": now,
-        })
+        rows.tables["errors"].append(
+            error_record(item, page, exc_kind, message, retryable, ctx, now))
 
     for item in spec.items:
         if item.probe.failed and not item.is_duplicate:
@@ -246,6 +243,16 @@ def recognize_safely(
         yield item, image, replace(page, timings={"rasterize": raster_s, **page.timings})
 
 
+def error_record(item: WorkItem, page: int | None, kind: str, message: str, retryable: bool,
+                 ctx: BatchContext, now: datetime) -> dict[str, Any]:
+    """A row of the ``errors`` table."""
+    return {
+        "doc_id": item.probe.doc_id, "source_uri": item.probe.ref.uri, "page": page,
+        "kind": kind, "message": message, "retryable": retryable,
+        "run_id": ctx.run_id, "batch_id": ctx.batch_id, "occurred_at": now,
+    }
+
+
 def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> dict[str, Any]:
     probe = item.probe
     if item.is_duplicate:
@@ -305,12 +312,8 @@ def record_batch_failure(spec: BatchSpec, exc: BaseException, model_version: str
     for item in spec.items:
         row = document_row(item, _ItemTally(doc_error=True), ctx, now)
         if not item.is_duplicate:
-            errors.append({
-                "doc_id": item.probe.doc_id, "source_uri": item.probe.ref.uri, "page": None,
-                "kind": error_kind(exc) if error_kind(exc) != "internal" else "batch_failed",
-                "message": message, "retryable": True, "run_id": spec.run_id,
-                "batch_id": failed_spec.batch_id, "occurred_at": now,
-            })
+            kind = error_kind(exc) if error_kind(exc) != "internal" else "batch_failed"
+            errors.append(error_record(item, None, kind, message, True, ctx, now))
         docs.append(row)
     result = BatchResult(failed_spec.batch_id, spec.run_id, spec.documents, 0, len(errors), 0.0,
                          worker_name(), model_version)
