@@ -209,8 +209,9 @@ class _PdfSource:
                 _init_forms(self.pdf, self.path.name)
             return self
         except pdfium.PdfiumError as e:
-            if e.err_code == 4:  # FPDF_ERR_PASSWORD
-                raise self._encrypted() from e
+            # PDFium's error code is process-wide and not cleared by a failure that sets none:
+            # after one encrypted PDF, a zero-page PDF also reports "password". So poppler
+            # confirms encryption (and every other failure) instead of trusting the code.
             pdfium_error = e
         log.warning(
             "PDFium cannot open %s (%s); falling back to poppler", self.path.name, pdfium_error

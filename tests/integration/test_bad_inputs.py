@@ -233,3 +233,17 @@ def test_s3_objects_that_cannot_be_read(
         assert proxy.faults_of("403") >= 1
     finally:
         proxy.stop()
+
+
+def test_kinds_do_not_leak_between_documents_of_one_worker(tmp_path: Path) -> None:
+    """PDFium's last-error code is process-wide: after an encrypted PDF, a zero-page PDF once
+    came out as 'encrypted'. Each document must get its own kind whatever came before."""
+    from ocr_tasks.config import LimitSettings
+    from ocr_tasks.errors import EmptyInput, EncryptedInput
+    from ocr_tasks.rasterize import page_count
+
+    encrypted_pdf(tmp_path / "locked.pdf", user_pw="s3cret")
+    pdfium.PdfDocument.new().save(str(tmp_path / "zero.pdf"))
+    for name, kind in [("locked.pdf", EncryptedInput), ("zero.pdf", EmptyInput)] * 2:
+        with pytest.raises(kind):
+            page_count(tmp_path / name, LimitSettings())
