@@ -77,12 +77,19 @@ class OnnxBackend(InferenceBackend):
 
 
 class TorchBackend(InferenceBackend):
-    """The torch ports of the networks: CPU, or CUDA with optional fp16."""
+    """The torch ports of the networks: CPU, or CUDA with optional fp16; ``charset`` is the
+    recognizer's charset variant (None = the models' default)."""
 
     name = "torch"
 
     def __init__(
-        self, device: str = "cpu", *, half: bool = False, threads: int = 1, rec_batch_size: int = 32
+        self,
+        device: str = "cpu",
+        *,
+        half: bool = False,
+        threads: int = 1,
+        rec_batch_size: int = 32,
+        charset: str | None = None,
     ):
         import torch
 
@@ -96,7 +103,7 @@ class TorchBackend(InferenceBackend):
         dtype = torch.float16 if self.half else torch.float32
         self._modules = {
             "det": models.load_detector(self.device),
-            "rec": models.load_recognizer(self.device),
+            "rec": models.load_recognizer(self.device, charset or models.DEFAULT_CHARSET),
             "cls": models.load_direction_classifier(self.device),
         }
         for module in self._modules.values():
@@ -129,12 +136,14 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def exported_onnx_paths() -> dict[str, Path]:
-    """Our torch modules exported to ONNX (cached per model version): the onnx backend runs
+def exported_onnx_paths(charset: str | None = None) -> dict[str, Path]:
+    """Our torch modules exported to ONNX (cached per model version, which includes the
+    recognizer's ``charset`` variant; None = the models' default): the onnx backend runs
     exactly the weights the torch backend runs."""
     from ocr_tasks import models
 
-    return {kind: models.export_onnx(kind) for kind in KINDS}
+    variant = charset or models.DEFAULT_CHARSET
+    return {kind: models.export_onnx(kind, variant=variant) for kind in KINDS}
 
 
 def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
@@ -147,7 +156,9 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
         choice = "torch" if cuda else "onnx"
     if choice == "onnx":
         return OnnxBackend(
-            exported_onnx_paths(), threads=settings.threads, rec_batch_size=settings.rec_batch_size
+            exported_onnx_paths(settings.charset),
+            threads=settings.threads,
+            rec_batch_size=settings.rec_batch_size,
         )
     if choice == "torch":
         device = settings.device if settings.device != "auto" else ("cuda" if cuda else "cpu")
@@ -157,5 +168,6 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             half=settings.half_precision and on_gpu,
             threads=settings.threads,
             rec_batch_size=settings.rec_batch_size_gpu if on_gpu else settings.rec_batch_size,
+            charset=settings.charset,
         )
     raise ValueError(f"unknown backend {settings.backend!r}: use 'auto', 'onnx' or 'torch'")

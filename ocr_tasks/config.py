@@ -55,6 +55,9 @@ class EngineSettings(BaseSettings):
     deskew: bool = Field(True, description="Correct small skew angles.")
     denoise: bool = Field(False, description="Median denoise before detection.")
     upscale_below_dpi: int = Field(150, description="Upscale pages scanned below this dpi.")
+    charset: str = Field(
+        "latin", description="Recognizer classes: 'latin' (European scripts; its head is ~50x "
+        "cheaper) or 'full' (the original charset with CJK). Part of the model version.")
 
 
 class PipelineSettings(BaseSettings):

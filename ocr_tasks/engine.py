@@ -63,9 +63,9 @@ class OcrEngine:
     ):
         self.settings = settings or EngineSettings()
         self.backend = backend or select_backend(self.settings)
-        self.charset = models.charset()
+        self.charset = models.charset(self.settings.charset)
         self.model_name = models.MODEL_NAME
-        self.model_version = models.MODEL_VERSION
+        self.model_version = models.model_version(self.settings.charset)
 
     # --- public API ----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """ONNX export of our modules, for the onnxruntime backend.
 
-Exports go to a per-user cache keyed by MODEL_VERSION, so a new model or a changed port never
-reuses a stale file. Several worker processes may export at once: each writes a private
+Exports go to a per-user cache keyed by the model version (charset variant included), so a new
+model, a changed port or another charset never reuses a stale file. Several worker processes may export at once: each writes a private
 temporary file and renames it into place, so readers only ever see complete files.
 """
 
@@ -17,7 +17,7 @@ import torch
 from ocr_tasks.errors import ModelError
 from ocr_tasks.models.direction import INPUT_SIZE as CLS_INPUT_SIZE
 from ocr_tasks.models.recognizer import INPUT_HEIGHT as REC_INPUT_HEIGHT
-from ocr_tasks.models.zoo import MODEL_VERSION, load_model
+from ocr_tasks.models.zoo import DEFAULT_CHARSET, load_model, model_version
 
 OPSET = 17
 INPUT_NAME = "x"
@@ -36,27 +36,31 @@ _DYNAMIC_AXES: dict[str, tuple[dict[int, str], dict[int, str]]] = {
 }
 
 
-def cache_dir() -> Path:
-    """``$OCR_MODEL_CACHE/<version>``, default ``~/.cache/ocr-pipeline/<version>``."""
+def cache_dir(variant: str = DEFAULT_CHARSET) -> Path:
+    """``$OCR_MODEL_CACHE/<version>``, default ``~/.cache/ocr-pipeline/<version>``, where the
+    version is :func:`model_version` of the charset ``variant``."""
     root = os.environ.get("OCR_MODEL_CACHE")
     base = Path(root) if root else Path.home() / ".cache" / "ocr-pipeline"
-    return base.expanduser() / MODEL_VERSION
+    return base.expanduser() / model_version(variant)
 
 
-def export_onnx(kind: str, out_path: Path | None = None) -> Path:
+def export_onnx(
+    kind: str, out_path: Path | None = None, *, variant: str = DEFAULT_CHARSET
+) -> Path:
     """Export our ``kind`` module ("det", "rec", "cls") to ONNX and return the file.
 
     Without ``out_path`` the file goes to :func:`cache_dir` and an existing one is reused
-    (its name is keyed by the model version). An explicit ``out_path`` is always rewritten.
-    The graph has input ``x`` and output ``probabilities`` with dynamic batch and spatial axes.
+    (its folder is keyed by the model version of ``variant``, the recognizer's charset). An
+    explicit ``out_path`` is always rewritten. The graph has input ``x`` and output
+    ``probabilities`` with dynamic batch and spatial axes.
     """
     if kind not in _SAMPLE_SHAPES:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(_SAMPLE_SHAPES)}")
-    target = Path(out_path) if out_path is not None else cache_dir() / f"{kind}.onnx"
+    target = Path(out_path) if out_path is not None else cache_dir(variant) / f"{kind}.onnx"
     if out_path is None and target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = load_model(kind, "cpu")
+    model = load_model(kind, "cpu", variant=variant)
     sample = torch.zeros(_SAMPLE_SHAPES[kind])
     input_axes, output_axes = _DYNAMIC_AXES[kind]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".onnx.tmp", dir=target.parent)

@@ -6,6 +6,8 @@ T = W // 8 time steps and C = len(charset()) classes (class 0 is the CTC blank).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,6 +95,21 @@ class CTCHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.fc(x), dim=-1)
 
+    def restrict_classes(self, indices: Sequence[int]) -> None:
+        """Keep only the output classes ``indices``, in that order.
+
+        The rows of the final layer are sliced, so the softmax renormalizes over the kept
+        classes and the layer costs ``len(indices) / num_classes`` of the full one.
+        """
+        index = torch.as_tensor(indices, dtype=torch.long, device=self.fc.weight.device)
+        fc = nn.Linear(
+            self.fc.in_features, len(index), device=self.fc.weight.device, dtype=self.fc.weight.dtype
+        )
+        with torch.no_grad():
+            fc.weight.copy_(self.fc.weight[index])
+            fc.bias.copy_(self.fc.bias[index])
+        self.fc = fc
+
 
 class TextRecognizer(nn.Module):
     """Backbone, 3x2 average pool to one row, sequence encoder, CTC head."""
@@ -113,3 +130,7 @@ class TextRecognizer(nn.Module):
             )
         features = self.pool(self.backbone(x)[-1])
         return self.head(self.neck(features))
+
+    def restrict_classes(self, indices: Sequence[int]) -> None:
+        """Read only the classes ``indices`` (see :meth:`CTCHead.restrict_classes`)."""
+        self.head.restrict_classes(indices)

@@ -7,6 +7,7 @@ CHW); nothing is downloaded and no shared data is read.
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import matplotlib
@@ -21,10 +22,12 @@ from ocr_tasks.models import (
     MODEL_NAME,
     MODEL_VERSION,
     charset,
+    class_indices,
     export_onnx,
     load_detector,
     load_direction_classifier,
     load_recognizer,
+    model_version,
     onnx_model_path,
 )
 from ocr_tasks.models.direction import DirectionClassifier
@@ -82,8 +85,8 @@ def run_torch(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-def greedy_ctc(probs: np.ndarray) -> str:
-    classes = charset()
+def greedy_ctc(probs: np.ndarray, variant: str = "full") -> str:
+    classes = charset(variant)
     best = probs.argmax(-1)
     keep = [c for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])]
     return "".join(classes[c] for c in keep)
@@ -120,22 +123,36 @@ def direction_batch() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, torch.nn.Module]:
+    """The networks as in the original ONNX files (full charset)."""
     return {
         "det": load_detector(),
-        "rec": load_recognizer(),
+        "rec": load_recognizer(variant="full"),
         "cls": load_direction_classifier(),
     }
 
 
 @pytest.fixture(scope="module")
+def latin_recognizer() -> torch.nn.Module:
+    return load_recognizer(variant="latin")
+
+
+@pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("exported")
-    return {kind: export_onnx(kind, out / f"{kind}.onnx") for kind in ("det", "rec", "cls")}
+    return {
+        kind: export_onnx(kind, out / f"{kind}.onnx", variant="full")
+        for kind in ("det", "rec", "cls")
+    }
 
 
 def test_model_identity() -> None:
     assert MODEL_NAME == "PP-OCRv6-small"
-    assert re.fullmatch(r"ppocrv6s-torch\d+-[0-9a-f]{8}", MODEL_VERSION)
+    full = model_version("full")
+    assert re.fullmatch(r"ppocrv6s-torch\d+-[0-9a-f]{8}", full)
+    assert model_version("latin") == f"{full}-latin"
+    assert MODEL_VERSION == model_version()
+    with pytest.raises(ValueError, match="unknown charset"):
+        model_version("cyrillic")
     for kind in ("det", "rec", "cls"):
         path = onnx_model_path(kind)
         assert path.is_file() and path.suffix == ".onnx"
@@ -145,13 +162,23 @@ def test_model_identity() -> None:
 
 
 def test_charset_structure() -> None:
-    classes = charset()
+    classes = charset("full")
     output_dim = session(onnx_model_path("rec")).get_outputs()[0].shape[-1]
     assert len(classes) == output_dim == 18710
     assert classes[-1] == " "
     assert all(len(c) == 1 for c in classes[1:])
     assert len(set(classes)) == len(classes)
     assert {"P", "o", "1", "$"} <= set(classes)
+
+
+def test_latin_charset() -> None:
+    full, latin = charset("full"), charset("latin")
+    assert latin[0] == full[0] and latin[-1] == " "
+    assert latin == [full[i] for i in class_indices("latin")]
+    assert set(string.ascii_letters + string.digits + string.punctuation) <= set(latin)
+    assert {"€", "ä", "ß", "é", "ł", "§", "°", "“", "☒"} <= set(latin)
+    assert not {"中", "あ", "한"} & set(latin)
+    assert len(latin) < len(full) / 40
 
 
 def test_detector_matches_onnxruntime(models: dict[str, torch.nn.Module], page: np.ndarray) -> None:
@@ -167,9 +194,29 @@ def test_recognizer_matches_onnxruntime_and_reads(
 ) -> None:
     ours = run_torch(models["rec"], line)
     reference = run_onnx(onnx_model_path("rec"), line)
-    assert ours.shape == reference.shape == (1, line.shape[-1] // 8, len(charset()))
+    assert ours.shape == reference.shape == (1, line.shape[-1] // 8, len(charset("full")))
     assert np.abs(ours - reference).max() <= TOLERANCE
     assert greedy_ctc(ours[0]) == WORD
+
+
+def test_latin_head_is_the_full_head_renormalized(
+    models: dict[str, torch.nn.Module], latin_recognizer: torch.nn.Module, line: np.ndarray
+) -> None:
+    full_logits: list[torch.Tensor] = []
+    hook = models["rec"].head.fc.register_forward_hook(
+        lambda _module, _args, out: full_logits.append(out)
+    )
+    try:
+        run_torch(models["rec"], line)
+    finally:
+        hook.remove()
+    kept = full_logits[0][..., list(class_indices("latin"))]
+    expected = torch.softmax(kept, dim=-1).numpy()
+    ours = run_torch(latin_recognizer, line)
+    assert ours.shape == (1, line.shape[-1] // 8, len(charset("latin")))
+    assert np.abs(ours - expected).max() <= 1e-4
+    assert (ours.argmax(-1) == kept.argmax(-1).numpy()).all()
+    assert greedy_ctc(ours[0], "latin") == WORD
 
 
 def test_direction_classifier_matches_onnxruntime(
@@ -209,6 +256,23 @@ def test_export_cache_is_keyed_by_version_and_reused(
     assert export_onnx("cls") == first
     assert first.stat().st_mtime_ns == stamp
     assert [p.name for p in first.parent.iterdir()] == ["cls.onnx"]  # no temp files left
+
+
+def test_latin_export_is_cached_apart_and_matches_torch(
+    latin_recognizer: torch.nn.Module,
+    line: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OCR_MODEL_CACHE", str(tmp_path))
+    path = export_onnx("rec", variant="latin")
+    assert path == tmp_path / model_version("latin") / "rec.onnx"
+    assert model_version("latin") != model_version("full")
+    two_lines = np.ascontiguousarray(np.concatenate([line, line[..., ::-1]]))
+    ours = run_torch(latin_recognizer, two_lines)
+    from_export = run_onnx(path, two_lines)
+    assert from_export.shape == ours.shape == (2, line.shape[-1] // 8, len(charset("latin")))
+    assert np.abs(from_export - ours).max() <= TOLERANCE
 
 
 @pytest.mark.parametrize(
