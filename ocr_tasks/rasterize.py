@@ -210,8 +210,10 @@ class _PdfSource:
             return self
         except pdfium.PdfiumError as e:
             # PDFium's error code is process-wide and not cleared by a failure that sets none:
-            # after one encrypted PDF, a zero-page PDF also reports "password". So poppler
-            # confirms encryption (and every other failure) instead of trusting the code.
+            # after one encrypted PDF, a zero-page PDF also reports "password". Trust it only
+            # when the file declares encryption; otherwise poppler decides.
+            if e.err_code == 4 and _declares_encryption(self.path):  # FPDF_ERR_PASSWORD
+                raise self._encrypted() from e
             pdfium_error = e
         log.warning(
             "PDFium cannot open %s (%s); falling back to poppler", self.path.name, pdfium_error
@@ -340,6 +342,18 @@ class _PdfSource:
         if not images:
             raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered")
         return pil_to_bgr(images[0])
+
+
+def _declares_encryption(path: Path) -> bool:
+    """True when the file has an ``/Encrypt`` entry (trailer and cross-reference stream
+    dictionaries are never encrypted or compressed, so a byte search finds it)."""
+    tail = b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            if b"/Encrypt" in tail + block:
+                return True
+            tail = block[-8:]
+    return False
 
 
 def _init_forms(pdf: Any, label: str) -> None:
