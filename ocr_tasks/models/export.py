@@ -1,8 +1,9 @@
 """ONNX export of our modules, for the onnxruntime backend.
 
 Exports go to a per-user cache keyed by the model version (charset variant included), so a new
-model, a changed port or another charset never reuses a stale file. Several worker processes may export at once: each writes a private
-temporary file and renames it into place, so readers only ever see complete files.
+model, a changed port or another charset never reuses a stale file. Several worker processes
+may export at once: each writes a private temporary file and renames it into place, so readers
+only ever see complete files.
 """
 
 from __future__ import annotations

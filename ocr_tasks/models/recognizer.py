@@ -101,12 +101,11 @@ class CTCHead(nn.Module):
         The rows of the final layer are sliced, so the softmax renormalizes over the kept
         classes and the layer costs ``len(indices) / num_classes`` of the full one.
         """
-        index = torch.as_tensor(indices, dtype=torch.long, device=self.fc.weight.device)
-        fc = nn.Linear(
-            self.fc.in_features, len(index), device=self.fc.weight.device, dtype=self.fc.weight.dtype
-        )
+        weight = self.fc.weight
+        index = torch.as_tensor(indices, dtype=torch.long, device=weight.device)
+        fc = nn.Linear(self.fc.in_features, len(index), device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
-            fc.weight.copy_(self.fc.weight[index])
+            fc.weight.copy_(weight[index])
             fc.bias.copy_(self.fc.bias[index])
         self.fc = fc
 
