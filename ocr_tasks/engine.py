@@ -110,7 +110,7 @@ class OcrEngine:
         image = pre.to_bgr(page.image)
         if s.denoise:
             image = pre.denoise(image)
-        if getattr(s, "normalize_contrast", False):  # not yet an EngineSettings field
+        if s.normalize_contrast:
             image = pre.normalize_contrast(image)
         scale = pre.scale_factor(
             page.width, page.height, page.dpi,
