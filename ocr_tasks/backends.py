@@ -42,10 +42,14 @@ class OnnxBackend(InferenceBackend):
 
     name = "onnx"
 
-    def __init__(self, paths: dict[str, Path], threads: int = 1, rec_batch_size: int = 32):
+    def __init__(self, paths: dict[str, Path], threads: int = 1, rec_batch_size: int = 32,
+                 memory_arena: bool = False):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # The arena keeps the largest activations ever seen (a 200-dpi A4 page) for the life of
+        # the worker: off bounds a worker's RSS at some CPU cost (see bench/memory_300_pages.py).
+        options.enable_cpu_mem_arena = memory_arena
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -159,6 +163,7 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             exported_onnx_paths(settings.charset),
             threads=settings.threads,
             rec_batch_size=settings.rec_batch_size,
+            memory_arena=settings.onnx_memory_arena,
         )
     if choice == "torch":
         device = settings.device if settings.device != "auto" else ("cuda" if cuda else "cpu")

@@ -49,6 +49,8 @@ class EngineSettings(BaseSettings):
     max_side: int = Field(2400, description="Longest side fed to the detector (pixels).")
     rec_batch_size: int = Field(4, description="Line crops per recognizer call (CPU).")
     rec_batch_size_gpu: int = Field(256, description="Line crops per recognizer call (CUDA).")
+    onnx_memory_arena: bool = Field(
+        False, description="onnxruntime CPU memory arena: a little faster, far more resident memory.")
     half_precision: bool = Field(True, description="fp16 on CUDA.")
     use_direction_classifier: bool = Field(True, description="Flip upside-down lines.")
     detect_orientation: bool = Field(True, description="Correct 90/180/270 page rotation.")
