@@ -25,16 +25,20 @@ class InferenceBackend(ABC):
     rec_batch_size: int = 32
 
     @abstractmethod
+    def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
+        """Run network ``kind`` (one of KINDS) on a float32 NCHW batch."""
+
     def det(self, batch: np.ndarray) -> np.ndarray:
         """Bx3xHxW normalized BGR -> Bx1xHxW text probability."""
+        return self._run("det", batch)
 
-    @abstractmethod
     def rec(self, batch: np.ndarray) -> np.ndarray:
         """Bx3x48xW -> BxTxC softmax over blank + charset + space (T = W / 8)."""
+        return self._run("rec", batch)
 
-    @abstractmethod
     def cls(self, batch: np.ndarray) -> np.ndarray:
         """Bx3x48x192 -> Bx2 probabilities of (upright, upside down)."""
+        return self._run("cls", batch)
 
 
 class OnnxBackend(InferenceBackend):
@@ -69,15 +73,6 @@ class OnnxBackend(InferenceBackend):
     def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)
         return self._sessions[kind].run(None, {self._inputs[kind]: x})[0]
-
-    def det(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("det", batch)
-
-    def rec(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("rec", batch)
-
-    def cls(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("cls", batch)
 
 
 class TorchBackend(InferenceBackend):
@@ -121,15 +116,6 @@ class TorchBackend(InferenceBackend):
             x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
             y = self._modules[kind](x.to(self.device, self._dtype))
             return y.float().cpu().numpy()
-
-    def det(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("det", batch)
-
-    def rec(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("rec", batch)
-
-    def cls(self, batch: np.ndarray) -> np.ndarray:
-        return self._run("cls", batch)
 
 
 def _cuda_available() -> bool:
