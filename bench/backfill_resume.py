@@ -107,9 +107,9 @@ def main() -> int:
     parser.add_argument("--kill-after", type=int, default=4, help="committed batches before SIGKILL")
     args = parser.parse_args()
 
-    from ocr_tasks.lake import Lake
-    from ocr_tasks.storage import open_store
-    from ocr_tasks.verify import verify_lake
+    from ocr_tasks.io.storage import open_store
+    from ocr_tasks.lake.tables import Lake
+    from ocr_tasks.lake.verify import verify_lake
 
     with tempfile.TemporaryDirectory(prefix="ocr-backfill-") as tmp:
         source, lake = Path(tmp) / "source", Path(tmp) / "lake"

@@ -23,8 +23,8 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ocr_tasks.config import EngineSettings  # noqa: E402
-from ocr_tasks.engine import OcrEngine  # noqa: E402
+from ocr_tasks.core.config import EngineSettings  # noqa: E402
+from ocr_tasks.engine.predictor import OcrEngine  # noqa: E402
 from ocr_tasks.page_image import PageImage  # noqa: E402
 
 

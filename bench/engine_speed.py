@@ -1,6 +1,6 @@
 """Side-by-side benchmark: our engine and Tesseract on the same FUNSD pages, in one run.
 
-Both engines go through ``ocr_tasks.evaluate.evaluate_funsd``, so quality figures use the same
+Both engines go through ``ocr_tasks.evaluation.funsd.evaluate_funsd``, so quality figures use the same
 metric code and speed is measured the same way (engine calls only; CPU includes Tesseract's
 child processes). Our engine runs with its default backend and 1 thread, Tesseract with
 ``OMP_THREAD_LIMIT=1``, so CPU s/page compares the cost per core.
@@ -26,7 +26,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ocr_tasks.evaluate import evaluate_funsd, summary_only  # noqa: E402
+from ocr_tasks.evaluation.funsd import evaluate_funsd, summary_only  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "funsd-train"
 
@@ -48,8 +48,8 @@ def _engines(threads: int, backend: str | None) -> dict[str, Any]:
     """Engine name -> engine, or the reason it was skipped (a string)."""
     out: dict[str, Any] = {}
     try:
-        from ocr_tasks.config import EngineSettings
-        from ocr_tasks.engine import get_engine
+        from ocr_tasks.core.config import EngineSettings
+        from ocr_tasks.engine.predictor import get_engine
 
         kwargs: dict[str, Any] = {"threads": threads}
         if backend:
@@ -57,7 +57,7 @@ def _engines(threads: int, backend: str | None) -> dict[str, Any]:
         out["ppocr"] = get_engine(EngineSettings(**kwargs))
     except Exception as e:  # report and keep going: the other engine still runs
         out["ppocr"] = f"skipped: {type(e).__name__}: {e}"
-    from ocr_tasks.tesseract_engine import TesseractEngine, tesseract_available
+    from ocr_tasks.evaluation.tesseract import TesseractEngine, tesseract_available
 
     out["tesseract"] = TesseractEngine() if tesseract_available() else "skipped: not installed"
     return out

@@ -82,11 +82,11 @@ def write_scanned_pdf(path: Path, pages: int) -> None:
 
 def child(source: str, lake: str) -> None:
     """Worker side: probe the one document, plan it as one batch, run the batch."""
-    from ocr_tasks.batch import run_batch
-    from ocr_tasks.config import LimitSettings
-    from ocr_tasks.discovery import probe_document, source_ref
-    from ocr_tasks.planning import plan_batches
-    from ocr_tasks.storage import open_store
+    from ocr_tasks.core.config import LimitSettings
+    from ocr_tasks.io.storage import open_store
+    from ocr_tasks.pipeline.batch import run_batch
+    from ocr_tasks.pipeline.discovery import probe_document, source_ref
+    from ocr_tasks.pipeline.planning import plan_batches
 
     store = open_store(source)
     [info] = list(store.list())
@@ -155,9 +155,9 @@ def main() -> int:
           f"ru_maxrss; RSS at 10/50/90 %: {at[0.1]:.0f} / {at[0.5]:.0f} / {at[0.9]:.0f} MB "
           f"(aim <= {LIMIT_MB} MB)")
 
-    from ocr_tasks.lake import Lake
-    from ocr_tasks.storage import open_store
-    from ocr_tasks.verify import verify_lake
+    from ocr_tasks.io.storage import open_store
+    from ocr_tasks.lake.tables import Lake
+    from ocr_tasks.lake.verify import verify_lake
 
     report = verify_lake(Lake.open(str(lake)), open_store(str(source)))
     print(report.describe())

@@ -1,7 +1,7 @@
 """Prefect flows for nightly ingestion and backfills: orchestration only.
 
 One Prefect task per chunk of documents probed and per batch of pages OCR'd, never per
-page. All the work lives in ``ocr_tasks``; see ``ocr_tasks.job`` for the run's shape.
+page. All the work lives in ``ocr_tasks``; see ``ocr_tasks.pipeline.job`` for the run's shape.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from ocr_tasks import job, monitoring, progress, runtime
-from ocr_tasks.batch import BatchResult, record_batch_failure, run_batch
-from ocr_tasks.config import PipelineSettings
-from ocr_tasks.discovery import Probe, SourceRef
-from ocr_tasks.errors import OcrPipelineError
-from ocr_tasks.planning import BatchSpec
+from flows import runtime
+from ocr_tasks.core import progress
+from ocr_tasks.core.config import PipelineSettings
+from ocr_tasks.core.errors import OcrPipelineError
+from ocr_tasks.pipeline import job
+from ocr_tasks.pipeline.batch import BatchResult, record_batch_failure, run_batch
+from ocr_tasks.pipeline.discovery import Probe, SourceRef
+from ocr_tasks.pipeline.planning import BatchSpec
+from ocr_tasks.quality import report as monitoring
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -257,7 +257,7 @@ class StallFirstBatch(WorkerPlugin):
         self.stall_s = stall_s
 
     def setup(self, worker: Any) -> None:
-        from ocr_tasks import batch
+        from ocr_tasks.pipeline import batch
 
         if os.path.exists(self.marker):
             return

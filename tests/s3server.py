@@ -21,7 +21,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-from ocr_tasks.config import S3Settings
+from ocr_tasks.core.config import S3Settings
 
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key-0123456789"

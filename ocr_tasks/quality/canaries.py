@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ocr_tasks.config import PipelineSettings
+from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
 from ocr_tasks.quality.sidecars import TruthPage
 from ocr_tasks.synth import CanaryPage, canary_seed, render_canary

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from ocr_tasks.document import Box, Page
-from ocr_tasks.metrics import align_texts_by_order, box_area, cer_counts, intersection
+from ocr_tasks.evaluation.metrics import align_texts_by_order, box_area, cer_counts, intersection
 from ocr_tasks.quality.sidecars import Boxed, TruthPage
 
 MIN_OVERLAP = 0.5

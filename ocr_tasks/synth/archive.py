@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from ocr_tasks.synth.documents import DocSpec, RenderedPage, render_document
 from ocr_tasks.synth.truth import PageTruth
 
 # pinned PDF creation/modification date (PIL takes a struct_time)
-PDF_DATE = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc).utctimetuple()
+PDF_DATE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC).utctimetuple()
 GT_TEXT_SUFFIX = ".gt.txt"
 GT_JSON_SUFFIX = ".gt.json"
 

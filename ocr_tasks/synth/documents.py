@@ -17,8 +17,17 @@ from ocr_tasks.synth.fake_data import FakeData, Money, format_date
 from ocr_tasks.synth.fonts import FontFamily, family
 from ocr_tasks.synth.layout import Canvas, Style, paper_size_px, pt_to_px
 from ocr_tasks.synth.texts import (
-    COVERAGES, DAMAGE_ITEMS, DESCRIPTIONS, ID_LABELS, INCIDENTS, INSURED_OBJECTS, LABELS,
-    LETTER_PARAGRAPHS, LETTER_SUBJECTS, LOSS_TYPES, SCHEDULE_NOTES,
+    COVERAGES,
+    DAMAGE_ITEMS,
+    DESCRIPTIONS,
+    ID_LABELS,
+    INCIDENTS,
+    INSURED_OBJECTS,
+    LABELS,
+    LETTER_PARAGRAPHS,
+    LETTER_SUBJECTS,
+    LOSS_TYPES,
+    SCHEDULE_NOTES,
 )
 from ocr_tasks.synth.truth import PageTruth
 

@@ -18,13 +18,13 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from ocr_tasks import job
-from ocr_tasks.lake import Lake
-from ocr_tasks.storage import LocalStore, ObjectInfo, open_store
-from ocr_tasks.verify import verify_lake
+from ocr_tasks.io.storage import LocalStore, ObjectInfo, open_store
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.lake.verify import verify_lake
+from ocr_tasks.pipeline import job
 from tests.faults import FaultPlan, FaultProxy, no_canaries, run_flow_in_process
 from tests.integration.conftest import text_page
-from tests.unit.test_rasterize import bomb_png, encrypted_pdf, make_pdf, make_tiff, page_image
+from tests.unit.test_rasterize import bomb_png, encrypted_pdf, make_tiff, page_image
 
 pytestmark = pytest.mark.usefixtures("prefect_api", "no_canaries")
 __all__ = ["no_canaries"]  # a fixture, used through pytestmark
@@ -56,7 +56,7 @@ def build_bad_archive(src: Path) -> dict[str, tuple[str, list[str]]]:
         "truncated.pdf": pdf3[: int(len(pdf3) * 0.6)],
         "cut-trailer.pdf": pdf3[: pdf3.rfind(b"startxref") - 10],  # poppler repairs it
         "broken-xref.pdf": pdf3.rpartition(b"startxref")[0] + b"startxref\n999999\n%%EOF\n",
-        "notes.txt": "Dear claims team,\nplease find my claim attached.\n".encode(),
+        "notes.txt": b"Dear claims team,\nplease find my claim attached.\n",
         "report.docx": _docx(),
         "good/claim.png": png_bytes(text_page(["Claim CLM-2025-0417", "Insured Maria Keller"],
                                               size=(700, 220))),
@@ -238,9 +238,9 @@ def test_s3_objects_that_cannot_be_read(
 def test_kinds_do_not_leak_between_documents_of_one_worker(tmp_path: Path) -> None:
     """PDFium's last-error code is process-wide: after an encrypted PDF, a zero-page PDF once
     came out as 'encrypted'. Each document must get its own kind whatever came before."""
-    from ocr_tasks.config import LimitSettings
-    from ocr_tasks.errors import EmptyInput, EncryptedInput
-    from ocr_tasks.rasterize import page_count
+    from ocr_tasks.core.config import LimitSettings
+    from ocr_tasks.core.errors import EmptyInput, EncryptedInput
+    from ocr_tasks.io.rasterize import page_count
 
     encrypted_pdf(tmp_path / "locked.pdf", user_pw="s3cret")
     pdfium.PdfDocument.new().save(str(tmp_path / "zero.pdf"))

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from ocr_tasks.cli import main
-from ocr_tasks.lake import Lake
-from ocr_tasks.storage import open_store
-from ocr_tasks.verify import verify_lake
+from ocr_tasks.io.storage import open_store
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.lake.verify import verify_lake
 from tests.faults import (
     NO_CANARIES,
     FaultPlan,
@@ -79,7 +79,7 @@ def test_worker_killed_mid_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     from distributed import Client, LocalCluster
 
     from flows.ingest import nightly_ingest
-    from ocr_tasks.runtime import dask_task_runner
+    from flows.runtime import dask_task_runner
 
     src, lake_dir, marker = tmp_path / "in", tmp_path / "lake", tmp_path / "stalled-pid"
     write_claims(src, 3)
@@ -173,7 +173,7 @@ def test_transient_s3_errors_are_retried(
 
 def assert_no_credentials(lake: Lake, s3: Any) -> None:
     """No table row and no commit record carries the access key or the secret."""
-    from ocr_tasks.lake_schema import TABLES
+    from ocr_tasks.lake.schema import TABLES
 
     written = [str(lake.read_table(name).to_pylist()) for name in TABLES]
     written += [str(record) for record in lake.commits()]

@@ -13,14 +13,14 @@ import duckdb
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from ocr_tasks.job import RunSummary
-from ocr_tasks.lake import Lake
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.pipeline.job import RunSummary
 from tests.integration.conftest import TINY_ARCHIVE, write_document
 
 
 def run_flow(flow_name: str, **params: Any) -> RunSummary:
     from flows.ingest import backfill, nightly_ingest
-    from ocr_tasks.runtime import dask_task_runner
+    from flows.runtime import dask_task_runner
 
     flow = {"nightly_ingest": nightly_ingest, "backfill": backfill}[flow_name]
     return flow.with_options(task_runner=dask_task_runner(workers=1))(**params)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from ocr_tasks.cli import main as cli
-from ocr_tasks.lake import Lake
-from ocr_tasks.monitoring import DEGRADED_EVENT
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.quality.report import DEGRADED_EVENT
 from tests.integration.conftest import write_document
 
 LINES = ["Claim CLM-2026-0417", "Insured Maria Keller"]

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from ocr_tasks.errors import StorageError, Unreadable
-from ocr_tasks.lake import BatchContext, Lake
-from ocr_tasks.storage import S3Store, open_store
+from ocr_tasks.core.errors import StorageError, Unreadable
+from ocr_tasks.io.storage import S3Store, open_store
+from ocr_tasks.lake.tables import BatchContext, Lake
 from tests.s3server import S3Server
 
 ODD_KEYS = [

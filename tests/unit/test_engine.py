@@ -13,9 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from ocr_tasks import cli
-from ocr_tasks import postprocess as post
-from ocr_tasks.config import EngineSettings
-from ocr_tasks.engine import OcrEngine, get_engine
+from ocr_tasks.core.config import EngineSettings
+from ocr_tasks.engine import postprocess as post
+from ocr_tasks.engine.predictor import OcrEngine, get_engine
 from ocr_tasks.page_image import PageImage
 
 LINES = [
@@ -171,7 +171,7 @@ def test_ocr_command_writes_json_for_png_and_pdf(engine: OcrEngine, tmp_path: Pa
 def test_auto_backend_is_onnx_without_cuda() -> None:
     import torch
 
-    from ocr_tasks.backends import OnnxBackend, select_backend
+    from ocr_tasks.engine.backends import OnnxBackend, select_backend
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: auto means torch on CUDA")

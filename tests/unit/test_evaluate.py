@@ -14,10 +14,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from ocr_tasks import cli
-from ocr_tasks.commands import evaluate as evaluate_command
+from ocr_tasks.cli import evaluate as evaluate_command
+from ocr_tasks.core.errors import InputError
 from ocr_tasks.document import Box, Line, Page, Word, box_polygon
-from ocr_tasks.errors import InputError
-from ocr_tasks.evaluate import crop_box, evaluate_funsd, load_funsd, summary_only
+from ocr_tasks.evaluation.funsd import crop_box, evaluate_funsd, load_funsd, summary_only
 from ocr_tasks.page_image import PageImage
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -208,7 +208,7 @@ def test_evaluate_command_reports_bad_folder(
 
 
 def test_tesseract_adapter_on_rendered_forms(funsd: tuple[Path, FakeEngine]) -> None:
-    from ocr_tasks.tesseract_engine import TesseractEngine, tesseract_available
+    from ocr_tasks.evaluation.tesseract import TesseractEngine, tesseract_available
 
     if not tesseract_available():
         pytest.skip("tesseract not installed")

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ocr_tasks.document import Line, Page, Word, box_polygon
-from ocr_tasks.lake import SCHEMAS, TABLES, BatchContext, Lake, page_rows
-from ocr_tasks.lake_schema import SchemaError, rows_to_table
+from ocr_tasks.lake.schema import SchemaError, rows_to_table
+from ocr_tasks.lake.tables import SCHEMAS, TABLES, BatchContext, Lake, page_rows
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 CTX = BatchContext("run-1", "b-0001", "2026-03-04", "v1.2")

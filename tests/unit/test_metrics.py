@@ -7,7 +7,7 @@ import math
 import pytest
 
 from ocr_tasks.document import Line, box_polygon
-from ocr_tasks.metrics import (
+from ocr_tasks.evaluation.metrics import (
     BagOfWordsF1,
     CropCER,
     DetectionMetric,

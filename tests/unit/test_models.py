@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ocr_tasks.errors import ModelError
-from ocr_tasks.models import (
+from ocr_tasks.core.errors import ModelError
+from ocr_tasks.engine.models import (
     MODEL_NAME,
     MODEL_VERSION,
     charset,
@@ -30,8 +30,8 @@ from ocr_tasks.models import (
     model_version,
     onnx_model_path,
 )
-from ocr_tasks.models.direction import DirectionClassifier
-from ocr_tasks.models.onnx_weights import OnnxTensor, assign_weights, read_weights
+from ocr_tasks.engine.models.direction import DirectionClassifier
+from ocr_tasks.engine.models.onnx_weights import OnnxTensor, assign_weights, read_weights
 
 TOLERANCE = 1e-3
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ocr_tasks.discovery import DUPLICATE, Probe, SourceRef, deduplicate, is_document_key
-from ocr_tasks.job import bounded, chunked
-from ocr_tasks.manifest import missing_ranges
-from ocr_tasks.planning import plan_batches, segments
+from ocr_tasks.lake.manifest import missing_ranges
+from ocr_tasks.pipeline.discovery import DUPLICATE, Probe, SourceRef, deduplicate, is_document_key
+from ocr_tasks.pipeline.job import bounded, chunked
+from ocr_tasks.pipeline.planning import plan_batches, segments
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -122,6 +122,6 @@ def test_chunked() -> None:
     (3, 2, 8, 2),          # never above the configured size
 ])
 def test_balanced_batch_pages(total: int, configured: int, slots: int, expected: int) -> None:
-    from ocr_tasks.job import balanced_batch_pages
+    from ocr_tasks.pipeline.job import balanced_batch_pages
 
     assert balanced_batch_pages(total, configured, slots) == expected

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr_tasks import postprocess as post
+from ocr_tasks.engine import postprocess as post
 
 CHARSET = ["<blank>", "a", "b", "c", "-", " "]
 BLANK, A, B, C, DASH, SPACE = range(6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocr_tasks import postprocess as post
-from ocr_tasks import preprocess as pre
+from ocr_tasks.engine import postprocess as post
+from ocr_tasks.engine import preprocess as pre
 
 
 def marked_image(h: int = 60, w: int = 100) -> tuple[np.ndarray, tuple[int, int]]:

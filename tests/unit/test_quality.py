@@ -14,20 +14,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ocr_tasks.config import PipelineSettings
-from ocr_tasks.discovery import Probe, SourceRef
+from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.document import Line, Page, Word, box_polygon
-from ocr_tasks.lake import Lake
-from ocr_tasks.metrics import align_lines_by_boxes, cer_counts
+from ocr_tasks.evaluation.metrics import align_lines_by_boxes, cer_counts
+from ocr_tasks.io.storage import LocalStore
+from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.planning import BatchSpec, WorkItem
-from ocr_tasks.quality import BatchQuality, micro_cer
+from ocr_tasks.pipeline.discovery import Probe, SourceRef
+from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
 from ocr_tasks.quality.audit import (
     PENDING,
     RETURNED,
     AuditSampler,
     score_returned_audits,
 )
+from ocr_tasks.quality.batch_quality import BatchQuality, micro_cer
 from ocr_tasks.quality.calibration import calibration_table, review_threshold
 from ocr_tasks.quality.scoring import (
     SampleContext,
@@ -37,7 +38,6 @@ from ocr_tasks.quality.scoring import (
     visual_lines,
 )
 from ocr_tasks.quality.sidecars import TruthPage, load_sidecar, parse_funsd, parse_txt, sidecar_keys
-from ocr_tasks.storage import LocalStore
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CTX = SampleContext("run1", "b1", "sidecar", "doc1", 0, "m1", NOW)
@@ -70,7 +70,7 @@ def funsd(entries: list[tuple[str, tuple[int, ...]]]) -> dict[str, Any]:
 
 
 def test_txt_sidecar_pages_split_at_form_feeds() -> None:
-    pages = parse_txt("first line\nsecond\n\f\npage two\f".encode())
+    pages = parse_txt(b"first line\nsecond\n\f\npage two\f")
     assert [p.lines for p in pages] == [("first line", "second"), ("page two",)]
     assert not pages[0].has_boxes
 

@@ -14,17 +14,17 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw
 
-from ocr_tasks import rasterize
-from ocr_tasks.config import LimitSettings
-from ocr_tasks.errors import (
+from ocr_tasks.core.config import LimitSettings
+from ocr_tasks.core.errors import (
     CorruptInput,
     EmptyInput,
     EncryptedInput,
     TooLarge,
     UnsupportedInput,
 )
+from ocr_tasks.io import rasterize
+from ocr_tasks.io.rasterize import PageFailure, iter_pages, page_count, sniff_format
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.rasterize import PageFailure, iter_pages, page_count, sniff_format
 
 LIMITS = LimitSettings(render_timeout_s=20)
 DPI = 72
@@ -285,7 +285,7 @@ def test_truncated_pdf_tail_is_repaired_by_poppler(
     """A download cut inside the trailer: PDFium refuses it, poppler reconstructs it."""
     data = make_pdf(tmp_path / "doc.pdf", pages=3).read_bytes()
     (tmp_path / "cut.pdf").write_bytes(data[: data.rfind(b"startxref") - 10])
-    with caplog.at_level(logging.INFO, logger="ocr_tasks.rasterize"):
+    with caplog.at_level(logging.INFO, logger="ocr_tasks.io.rasterize"):
         assert page_count(tmp_path / "cut.pdf", LIMITS) == 3
         got = pages(tmp_path / "cut.pdf")
     assert [p.index for p in got] == [0, 1, 2]
@@ -318,7 +318,7 @@ def test_poppler_fallback_when_pdfium_cannot_open(
         raise pdfium.PdfiumError("Failed to load document (PDFium: Data format error).", 3)
 
     monkeypatch.setattr(pdfium, "PdfDocument", refuse)
-    with caplog.at_level(logging.INFO, logger="ocr_tasks.rasterize"):
+    with caplog.at_level(logging.INFO, logger="ocr_tasks.io.rasterize"):
         got = pages(path)
         assert page_count(path, LIMITS) == 2
     assert [p.index for p in got] == [0, 1]
@@ -338,7 +338,7 @@ def test_poppler_fallback_when_pdfium_cannot_render_a_page(
         return real(self, index, dpi)
 
     monkeypatch.setattr(rasterize._PdfSource, "_render_pdfium", flaky)
-    with caplog.at_level(logging.WARNING, logger="ocr_tasks.rasterize"):
+    with caplog.at_level(logging.WARNING, logger="ocr_tasks.io.rasterize"):
         got = pages(path)
     assert all(isinstance(p, PageImage) for p in got)
     assert got[1].image.shape == got[0].image.shape  # type: ignore[union-attr]
@@ -436,7 +436,7 @@ def test_jpeg_exif_orientation_is_applied(tmp_path: Path) -> None:
 def test_image_modes_become_bgr_uint8(tmp_path: Path, mode: str) -> None:
     im = page_image(mode="L" if mode == "I;16" else mode)
     if mode == "I;16":
-        im = Image.fromarray((np.asarray(im).astype(np.uint16) * 257))
+        im = Image.fromarray(np.asarray(im).astype(np.uint16) * 257)
         assert im.mode in ("I;16", "I")
     fmt = "JPEG" if mode == "CMYK" else "PNG"
     path = tmp_path / f"img.{fmt.lower()}"

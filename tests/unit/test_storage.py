@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ocr_tasks.config import S3Settings
-from ocr_tasks.errors import InputError, StorageUnreachable, Unreadable
-from ocr_tasks.storage import (
+from ocr_tasks.core.config import S3Settings
+from ocr_tasks.core.errors import InputError, StorageUnreachable, Unreadable
+from ocr_tasks.io.storage import (
     InvalidKey,
     LocalStore,
     ObjectInfo,

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ocr_tasks.cli import main
-from ocr_tasks.lake import BatchContext, Lake, data_key
-from ocr_tasks.lake_schema import SCHEMAS, rows_to_table
-from ocr_tasks.storage import LocalStore
-from ocr_tasks.verify import verify_lake
+from ocr_tasks.io.storage import LocalStore
+from ocr_tasks.lake.schema import SCHEMAS, rows_to_table
+from ocr_tasks.lake.tables import BatchContext, Lake, data_key
+from ocr_tasks.lake.verify import verify_lake
 
 DAY = "2026-01-02"
 MTIME = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,0 +1,42 @@
+"""``ocr-pipeline verify``: check the lake's invariants; non-zero exit with the list otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ocr_tasks.cli.ingest import _uri
+
+# Exit codes: 0 every invariant holds, 1 problems listed, 2 the lake or source cannot be read.
+EXIT_PROBLEMS = 1
+EXIT_STORAGE = 2
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("verify", help="check every source document is in the lake exactly once")
+    p.add_argument("--lake", required=True, help="folder or s3://bucket/prefix of the lake")
+    p.add_argument("--source", help="folder or s3://bucket/prefix whose documents must all appear")
+    p.add_argument("--max-problems", type=int, default=200, help="problems printed (all counted)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ocr_tasks.core.errors import StorageError
+    from ocr_tasks.io.storage import open_store
+    from ocr_tasks.lake.tables import Lake
+    from ocr_tasks.lake.verify import verify_lake
+
+    try:
+        source = open_store(_uri(args.source)) if args.source else None
+        report = verify_lake(Lake.open(_uri(args.lake)), source)
+    except StorageError as e:
+        print(f"verify cannot read the lake or source: {e.message}", file=sys.stderr)
+        return EXIT_STORAGE
+    for problem in report.problems[: args.max_problems]:
+        print(f"  {problem}", file=sys.stderr)
+    hidden = len(report.problems) - args.max_problems
+    if hidden > 0:
+        print(f"  ... and {hidden} more", file=sys.stderr)
+    print(report.describe())
+    return 0 if report.ok else EXIT_PROBLEMS

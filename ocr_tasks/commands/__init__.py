@@ -1,1 +1,0 @@
-"""CLI subcommands, one module each; logic lives in the library modules they call."""

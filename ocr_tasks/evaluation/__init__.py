@@ -1,0 +1,1 @@
+"""Accuracy: detection and recognition metrics, FUNSD evaluation, the Tesseract baseline."""

@@ -1,0 +1,577 @@
+"""Document file -> page images, one page at a time, with stable error kinds.
+
+Formats are recognised by their magic bytes, never by the file name, because archives are full
+of misnamed files. Pages are rendered lazily so an 800-page PDF never sits in memory, and every
+page is checked against the pixel limit *before* it is rendered or decoded.
+
+Error policy (what the batch runner records):
+
+* Document-level faults raise an :class:`~ocr_tasks.core.errors.InputError` subclass before the first
+  page: empty file (``EmptyInput``; also a PDF with zero pages, since there is nothing to OCR),
+  unknown format, encryption without a working password, too many pages, unopenable file.
+* Page-level faults of multi-page documents are yielded as :class:`PageFailure` in page order,
+  and the document goes on: a page over the pixel limit (``TooLarge``), a page no renderer can
+  draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG is its
+  only page, so its faults raise; a TIFF whose frames are *all* undecodable raises
+  ``CorruptInput``; a TIFF whose first frame PIL itself refuses as a decompression bomb (more
+  than twice the pixel limit) raises ``TooLarge``.
+
+PDFs are rendered with PDFium (pypdfium2). When PDFium cannot open a file or draw a page,
+poppler (pdftoppm via pdf2image, with a timeout and an argument list, never a shell) gets a try.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from ocr_tasks.core.config import LimitSettings
+from ocr_tasks.core.errors import (
+    CorruptInput,
+    EmptyInput,
+    EncryptedInput,
+    OcrPipelineError,
+    RenderTimeout,
+    TooLarge,
+    UnsupportedInput,
+)
+from ocr_tasks.page_image import PageImage
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("pdf", "tiff", "png", "jpeg")
+
+# PDFium is not thread-safe: one call at a time per process (never held across a yield).
+_PDFIUM_LOCK = threading.RLock()
+_MIN_STATED_DPI = 10.0  # some writers store dpi=(1, 1) meaning "unknown"
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    """A page that could not be produced; the rest of the document goes on."""
+
+    index: int
+    error: OcrPipelineError
+
+
+# ------------------------------------------------------------------------------- sniffing
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
+)
+_KNOWN_OTHER: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "office document or zip archive (docx/xlsx/odt/zip)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "legacy office document (doc/xls/ppt)"),
+    (b"{\\rtf", "RTF document"),
+    (b"GIF8", "GIF image"),
+    (b"BM", "BMP image"),
+    (b"RIFF", "RIFF container (WebP/AVI/WAV)"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"),
+    (b"%!PS", "PostScript file"),
+    (b"AT&TFORM", "DjVu document"),
+)
+
+
+def sniff_format(path: Path, name: str = "") -> str:
+    """One of :data:`FORMATS`, decided by magic bytes (a JPEG named ``.pdf`` is a JPEG)."""
+    label = name or path.name
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError as e:
+        raise CorruptInput(f"{label}: cannot read file: {e.strerror or e}") from e
+    if not head:
+        raise EmptyInput(f"{label}: file is empty (0 bytes)")
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            return fmt
+    if b"%PDF-" in head:  # the spec tolerates junk before the header; PDFium does too
+        return "pdf"
+    for magic, what in _KNOWN_OTHER:
+        if head.startswith(magic):
+            raise UnsupportedInput(f"{label}: unsupported input: {what}")
+    if _looks_like_text(head):
+        raise UnsupportedInput(f"{label}: unsupported input: text file, not a scanned document")
+    raise UnsupportedInput(
+        f"{label}: unsupported input: unknown format (starts with {head[:8].hex()}); "
+        f"accepted: {', '.join(FORMATS)}"
+    )
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # a multibyte char cut at the end of the sample is fine
+            try:
+                head.decode("latin-1")
+            except UnicodeDecodeError:
+                return False
+            return sum(b < 32 and b not in b"\t\r\n\f" for b in head) == 0
+    return True
+
+
+# --------------------------------------------------------------------------- page counts
+
+
+def _check_bytes(path: Path, limits: LimitSettings) -> None:
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise TooLarge(f"{path.name}: {size} bytes exceeds OCR_LIMIT_MAX_BYTES={limits.max_bytes}")
+
+
+def _check_pages(n: int, limits: LimitSettings, label: str) -> int:
+    if n > limits.max_pages:
+        raise TooLarge(f"{label}: {n} pages exceeds OCR_LIMIT_MAX_PAGES={limits.max_pages}")
+    return n
+
+
+def page_count(path: Path, limits: LimitSettings, fmt: str | None = None) -> int:
+    """Number of pages/frames without rendering anything (used to plan batches)."""
+    fmt = fmt or sniff_format(path)
+    _check_bytes(path, limits)
+    if fmt == "pdf":
+        with _PdfSource(path, limits) as src:
+            n = src.count
+        if n == 0:
+            raise EmptyInput(f"{path.name}: PDF has no pages")
+        return _check_pages(n, limits, path.name)
+    if fmt == "tiff":
+        with _OpenImage(path, limits) as im:
+            return _check_pages(_frame_count(im, path.name), limits, path.name)
+    if fmt in ("png", "jpeg"):
+        return 1
+    raise UnsupportedInput(f"{path.name}: unsupported format {fmt!r}")
+
+
+# ---------------------------------------------------------------------------- iteration
+
+
+def iter_pages(
+    path: Path,
+    *,
+    dpi: int,
+    limits: LimitSettings,
+    start: int = 0,
+    stop: int | None = None,
+    fmt: str | None = None,
+) -> Iterator[PageImage | PageFailure]:
+    """Pages ``start``..``stop`` (0-based, stop exclusive, clamped to the page count)."""
+    if start < 0 or (stop is not None and stop < start):
+        raise ValueError(f"invalid page range {start}..{stop}")
+    fmt = fmt or sniff_format(path)
+    _check_bytes(path, limits)
+    if fmt == "pdf":
+        yield from _iter_pdf(path, dpi, limits, start, stop)
+    elif fmt in ("tiff", "png", "jpeg"):
+        yield from _iter_image(path, limits, start, stop)
+    else:
+        raise UnsupportedInput(f"{path.name}: unsupported format {fmt!r}")
+
+
+# ------------------------------------------------------------------------------------ PDF
+
+
+class _PdfSource:
+    """An open PDF: PDFium when it can, poppler (pdftoppm) when PDFium cannot open the file."""
+
+    def __init__(self, path: Path, limits: LimitSettings) -> None:
+        self.path = path
+        self.limits = limits
+        self.password = limits.pdf_password.get_secret_value() if limits.pdf_password else None
+        self.pdf: Any = None  # pypdfium2.PdfDocument, or None in poppler mode
+        self.count = 0
+
+    def __enter__(self) -> _PdfSource:
+        import pypdfium2 as pdfium
+
+        try:
+            with _PDFIUM_LOCK:
+                self.pdf = pdfium.PdfDocument(str(self.path), password=self.password)
+                self.count = len(self.pdf)
+                _init_forms(self.pdf, self.path.name)
+            return self
+        except pdfium.PdfiumError as e:
+            # PDFium's error code is process-wide and not cleared by a failure that sets none:
+            # after one encrypted PDF, a zero-page PDF also reports "password". Trust it only
+            # when the file declares encryption; otherwise poppler decides.
+            if e.err_code == 4 and _declares_encryption(self.path):  # FPDF_ERR_PASSWORD
+                raise self._encrypted() from e
+            pdfium_error = e
+        log.warning(
+            "PDFium cannot open %s (%s); falling back to poppler", self.path.name, pdfium_error
+        )
+        self.count = self._poppler_count(pdfium_error)
+        log.info("poppler repaired/opened %s: %d pages", self.path.name, self.count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pdf is not None:
+            with _PDFIUM_LOCK:
+                self.pdf.close()
+            self.pdf = None
+
+    def _encrypted(self) -> EncryptedInput:
+        if self.password:
+            return EncryptedInput(
+                f"{self.path.name}: encrypted PDF; OCR_LIMIT_PDF_PASSWORD does not open it"
+            )
+        return EncryptedInput(
+            f"{self.path.name}: encrypted PDF needs a password: set OCR_LIMIT_PDF_PASSWORD"
+        )
+
+    def _poppler_count(self, cause: Exception) -> int:
+        from pdf2image import pdfinfo_from_path
+        from pdf2image.exceptions import PDFPopplerTimeoutError
+
+        try:
+            info = pdfinfo_from_path(
+                str(self.path), userpw=self.password, timeout=self.limits.render_timeout_s
+            )
+            return int(info["Pages"])
+        except PDFPopplerTimeoutError as e:
+            raise RenderTimeout(
+                f"{self.path.name}: poppler took longer than "
+                f"OCR_LIMIT_RENDER_TIMEOUT_S={self.limits.render_timeout_s}s to open it"
+            ) from e
+        except Exception as e:
+            if "Incorrect password" in str(e) or "encrypted" in str(e).lower():
+                raise self._encrypted() from e
+            if re.search(r"page count 0|last page \(0\)", str(e)):
+                raise EmptyInput(f"{self.path.name}: PDF has no pages") from e
+            raise CorruptInput(
+                f"{self.path.name}: corrupt PDF, neither PDFium ({cause}) nor poppler can open it"
+            ) from e
+
+    def page_points(self, index: int) -> tuple[float, float]:
+        """Page width/height in points (1/72 inch), as displayed."""
+        if self.pdf is not None:
+            with _PDFIUM_LOCK:
+                page = self.pdf[index]
+                try:
+                    w, h = page.get_size()
+                finally:
+                    page.close()
+            return float(w), float(h)
+        return self._poppler_points(index)
+
+    def _poppler_points(self, index: int) -> tuple[float, float]:
+        from pdf2image import pdfinfo_from_path
+
+        info = pdfinfo_from_path(
+            str(self.path),
+            userpw=self.password,
+            timeout=self.limits.render_timeout_s,
+            first_page=index + 1,
+            last_page=index + 1,
+        )
+        for key, value in info.items():
+            if re.fullmatch(r"Page\s*(\d+\s+)?size", key):
+                m = re.match(r"\s*([\d.]+)\s*x\s*([\d.]+)", str(value))
+                if m:
+                    return float(m.group(1)), float(m.group(2))
+        raise CorruptInput(f"{self.path.name}: page {index + 1} has no size")
+
+    def render(self, index: int, dpi: int) -> np.ndarray:
+        """BGR pixels of one page; PDFium first, poppler for pages PDFium cannot draw."""
+        if self.pdf is not None:
+            try:
+                return self._render_pdfium(index, dpi)
+            except Exception as e:  # noqa: BLE001 - any PDFium failure gets the fallback
+                log.warning(
+                    "PDFium cannot render %s page %d (%s); falling back to poppler",
+                    self.path.name,
+                    index + 1,
+                    e,
+                )
+        image = self._render_poppler(index, dpi)
+        log.info("poppler fallback rendered %s page %d", self.path.name, index + 1)
+        return image
+
+    def _render_pdfium(self, index: int, dpi: int) -> np.ndarray:
+        with _PDFIUM_LOCK:
+            page = self.pdf[index]
+            try:
+                bitmap = page.render(scale=dpi / 72.0)
+                try:
+                    pixels = bitmap.to_numpy()
+                    # the array views PDFium's buffer: copy before the bitmap is freed
+                    return _to_bgr_array(np.array(pixels, copy=True), bitmap.mode)
+                finally:
+                    bitmap.close()
+            finally:
+                page.close()
+
+    def _render_poppler(self, index: int, dpi: int) -> np.ndarray:
+        from pdf2image import convert_from_path
+        from pdf2image.exceptions import PDFPopplerTimeoutError
+
+        try:
+            images = convert_from_path(
+                str(self.path),
+                dpi=dpi,
+                first_page=index + 1,
+                last_page=index + 1,
+                userpw=self.password,
+                timeout=self.limits.render_timeout_s,
+            )
+        except PDFPopplerTimeoutError as e:
+            raise RenderTimeout(
+                f"{self.path.name}: page {index + 1} took longer than "
+                f"OCR_LIMIT_RENDER_TIMEOUT_S={self.limits.render_timeout_s}s to render"
+            ) from e
+        except Exception as e:
+            raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered: {e}") from e
+        if not images:
+            raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered")
+        return pil_to_bgr(images[0])
+
+
+def _declares_encryption(path: Path) -> bool:
+    """True when the file has an ``/Encrypt`` entry (trailer and cross-reference stream
+    dictionaries are never encrypted or compressed, so a byte search finds it)."""
+    tail = b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            if b"/Encrypt" in tail + block:
+                return True
+            tail = block[-8:]
+    return False
+
+
+def _init_forms(pdf: Any, label: str) -> None:
+    """Filled-in form fields are drawn only with the form environment initialised."""
+    try:
+        pdf.init_forms()
+    except Exception as e:  # noqa: BLE001 - pages still render, without form fields
+        log.info("%s: PDF forms not initialised (%s); rendering without form fields", label, e)
+
+
+def _to_bgr_array(pixels: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "BGR":
+        return pixels
+    if mode in ("BGRA", "BGRx"):
+        return np.ascontiguousarray(pixels[:, :, :3])
+    if mode == "L":
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if mode in ("RGB",):
+        return cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    if mode in ("RGBA", "RGBX"):
+        return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR)
+    raise CorruptInput(f"unexpected PDFium bitmap mode {mode}")
+
+
+def _iter_pdf(
+    path: Path, dpi: int, limits: LimitSettings, start: int, stop: int | None
+) -> Iterator[PageImage | PageFailure]:
+    with _PdfSource(path, limits) as src:
+        if src.count == 0:
+            raise EmptyInput(f"{path.name}: PDF has no pages")
+        _check_pages(src.count, limits, path.name)
+        end = src.count if stop is None else min(stop, src.count)
+        for index in range(start, end):
+            yield _pdf_page(src, index, dpi, limits)
+
+
+def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> PageImage | PageFailure:
+    label = f"{src.path.name} page {index + 1}"
+    try:
+        w_pt, h_pt = src.page_points(index)
+        width, height = round(w_pt * dpi / 72.0), round(h_pt * dpi / 72.0)
+        if width <= 0 or height <= 0:
+            raise CorruptInput(f"{label}: page has no area ({w_pt} x {h_pt} pt)")
+        if width * height > limits.max_pixels:
+            raise TooLarge(
+                f"{label}: {width}x{height} px at {dpi} dpi exceeds "
+                f"OCR_LIMIT_MAX_PIXELS={limits.max_pixels}"
+            )
+        return PageImage(src.render(index, dpi), index=index, dpi=float(dpi))
+    except OcrPipelineError as e:
+        return PageFailure(index, e)
+    except Exception as e:  # noqa: BLE001 - an unexpected renderer fault is a page fault
+        return _failure(index, CorruptInput(f"{label}: cannot be rendered: {e}"), e)
+
+
+# --------------------------------------------------------------------------------- images
+
+
+class _OpenImage:
+    """``Image.open`` with the pixel limit installed and PIL's errors mapped to ours."""
+
+    def __init__(self, path: Path, limits: LimitSettings) -> None:
+        self.path = path
+        self.limits = limits
+        self.im: Image.Image | None = None
+
+    def __enter__(self) -> Image.Image:
+        # PIL raises DecompressionBombError above 2x this; we check each frame ourselves too.
+        # Scoped, not left set: the limit is ours, other code in the process keeps PIL's own.
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, self.limits.max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                self.im = Image.open(self.path)
+        except Image.DecompressionBombError as e:
+            raise TooLarge(f"{self.path.name}: {e}") from e
+        except Exception as e:
+            raise CorruptInput(f"{self.path.name}: cannot open image: {e}") from e
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+        return self.im
+
+    def __exit__(self, *exc: object) -> None:
+        if self.im is not None:
+            self.im.close()
+
+
+def _frame_count(im: Image.Image, label: str) -> int:
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except Exception as e:
+        raise CorruptInput(f"{label}: cannot count frames: {e}") from e
+
+
+def _iter_image(
+    path: Path, limits: LimitSettings, start: int, stop: int | None
+) -> Iterator[PageImage | PageFailure]:
+    """PNG/JPEG (one page: its faults are the document's, so they raise) or TIFF (one page
+    per frame: a bad frame is a :class:`PageFailure` once the file has shown a good frame)."""
+    with _OpenImage(path, limits) as im:
+        if im.format != "TIFF":
+            if start == 0 and (stop is None or stop > 0):
+                item = _image_frame(im, 0, path.name, limits)
+                if isinstance(item, PageFailure):
+                    raise item.error
+                yield item
+            return
+        n = _check_pages(_frame_count(im, path.name), limits, path.name)
+        end = n if stop is None else min(stop, n)
+        pending: list[PageFailure] = []  # corrupt frames wait until a good frame proves the file
+        produced = False
+        for index in range(start, end):
+            item = _image_frame(im, index, path.name, limits)
+            if isinstance(item, PageFailure) and not produced:
+                pending.append(item)
+                continue
+            produced = True
+            yield from pending
+            pending.clear()
+            yield item
+        if pending:
+            corrupt = [f for f in pending if isinstance(f.error, CorruptInput)]
+            if len(corrupt) == len(pending) and start == 0 and end == n:
+                raise CorruptInput(f"{path.name}: no readable frame: {corrupt[0].error.message}")
+            yield from pending
+
+
+def _image_frame(
+    im: Image.Image, index: int, label: str, limits: LimitSettings
+) -> PageImage | PageFailure:
+    where = f"{label} frame {index + 1}"
+    try:
+        if index:
+            im.seek(index)
+        width, height = im.size
+        if width * height > limits.max_pixels:
+            raise TooLarge(
+                f"{where}: {width}x{height} px exceeds OCR_LIMIT_MAX_PIXELS={limits.max_pixels}"
+            )
+        dpi = _stated_dpi(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+            frame = _upright(im)
+            return PageImage(pil_to_bgr(frame), index=index, dpi=dpi)
+    except OcrPipelineError as e:
+        return PageFailure(index, e)
+    except Image.DecompressionBombError as e:
+        return _failure(index, TooLarge(f"{where}: {e}"), e)
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for broken frames
+        return _failure(index, CorruptInput(f"{where}: cannot decode: {e}"), e)
+
+
+def _failure(index: int, error: OcrPipelineError, cause: BaseException) -> PageFailure:
+    """A page failure that keeps the underlying exception for tracebacks."""
+    error.__cause__ = cause
+    return PageFailure(index, error)
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos), copying only when there is one to apply."""
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - unreadable EXIF means "as stored"
+        return im
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        return ImageOps.exif_transpose(im) or im
+    return im
+
+
+def _stated_dpi(im: Image.Image) -> float | None:
+    dpi = im.info.get("dpi")
+    try:
+        x = float(dpi[0] if isinstance(dpi, tuple | list) else dpi)  # type: ignore[index,arg-type]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return x if x >= _MIN_STATED_DPI else None
+
+
+def pil_to_bgr(im: Image.Image) -> np.ndarray:
+    """Any PIL mode -> HxWx3 uint8 BGR: alpha over white, 16-bit scaled, CMYK/palette to RGB."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        gray = _scale_to_u8(np.asarray(im), unit_range=(mode == "F"))
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    if mode == "P" and "transparency" in im.info:
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode in ("LA", "La", "PA", "RGBa"):
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode == "RGBA":
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im).convert("RGB")
+    elif mode in ("1", "L"):
+        return cv2.cvtColor(np.asarray(im.convert("L")), cv2.COLOR_GRAY2BGR)
+    elif mode != "RGB":
+        im = im.convert("RGB")  # P, CMYK, YCbCr, LAB, HSV
+    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2BGR)
+
+
+def _scale_to_u8(a: np.ndarray, *, unit_range: bool = False) -> np.ndarray:
+    """16-bit / 32-bit gray to 8 bits: by the type's range when values use it, else by the max."""
+    a = a.astype(np.float32)
+    top = float(a.max()) if a.size else 0.0
+    if unit_range and top <= 1.0:
+        return np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if top <= 255.0 and a.min() >= 0:
+        return a.astype(np.uint8)
+    scale = 255.0 / (65535.0 if top <= 65535.0 else top)
+    return np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)
+
+
+__all__ = [
+    "FORMATS",
+    "PageFailure",
+    "iter_pages",
+    "page_count",
+    "pil_to_bgr",
+    "sniff_format",
+]

@@ -1,0 +1,349 @@
+"""Parquet tables in an object store, one file per table per batch, with commit records.
+
+Layout (Hive partitioning, readable by DuckDB/pandas/Spark with no custom code)::
+
+    {table}/ingest_date=YYYY-MM-DD/{batch_id}.parquet
+    runs/ingest_date=YYYY-MM-DD/{run_id}.parquet
+    _commits/{batch_id}.json
+
+Protocol: a batch writes its data files first, then its commit record. File names depend only
+on the batch, so a retried batch overwrites its own files instead of duplicating rows; keep
+``BatchContext`` (including ``ingest_date``) fixed when a batch is planned so retries land on
+the same keys. :meth:`Lake.read_table` reads only files named by commit records; a glob reader
+(DuckDB) sees everything, so run :meth:`Lake.sweep_uncommitted` after crashes (the batch runner
+does so at flow start) to remove data files that no commit claims.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ocr_tasks.core.config import S3Settings
+from ocr_tasks.core.errors import StorageError
+from ocr_tasks.document import Page
+from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.lake.schema import (
+    PARTITION_COLUMN,
+    SCHEMAS,
+    TABLES,
+    SchemaError,
+    conform,
+    empty,
+    rows_to_table,
+    schema,
+)
+
+COMMITS = "_commits"
+COMMIT_FORMAT = 1
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_TIMINGS = ("rasterize", "preprocess", "detect", "recognize")
+# Reads of many small objects (commit records, batch files) are latency-bound on S3.
+READ_THREADS = 16
+
+__all__ = [
+    "TABLES",
+    "SCHEMAS",
+    "BatchContext",
+    "Lake",
+    "SchemaError",
+    "page_rows",
+]
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must match {_ID_RE.pattern} (it names files)")
+    return value
+
+
+def _check_date(value: str) -> str:
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"ingest_date {value!r} must be YYYY-MM-DD") from e
+    if len(value) != 10:
+        raise ValueError(f"ingest_date {value!r} must be YYYY-MM-DD")
+    return value
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What every row of a batch carries; fixed at planning time so retries are idempotent."""
+
+    run_id: str
+    batch_id: str
+    ingest_date: str
+    model_version: str
+
+    def __post_init__(self) -> None:
+        _check_id(self.run_id, "run_id")
+        _check_id(self.batch_id, "batch_id")
+        _check_date(self.ingest_date)
+
+
+def data_key(table: str, ingest_date: str, name: str) -> str:
+    return f"{table}/{PARTITION_COLUMN}={ingest_date}/{name}.parquet"
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Lake:
+    """The lake's tables in one store (local folder or S3 prefix)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, uri: str, s3: S3Settings | None = None) -> Lake:
+        return cls(open_store(uri, s3))
+
+    @property
+    def uri(self) -> str:
+        return self.store.root_uri
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    # ----------------------------------------------------------------------------- write
+
+    def write_batch(self, ctx: BatchContext, rows: dict[str, list[dict[str, Any]]]) -> dict:
+        """Write one batch's tables (data first, then the commit record); returns the record.
+
+        Every table given appears in the record with its row count; only non-empty tables get
+        a file. Rewriting a committed batch replaces it: files the new attempt no longer writes
+        are deleted after the new record is in place.
+        """
+        unknown = sorted(set(rows) - set(TABLES) | ({"runs"} & set(rows)))
+        if unknown:
+            raise SchemaError(f"write_batch cannot write tables {unknown} (runs: use write_run)")
+        tables = {name: rows_to_table(name, rows[name]) for name in rows}  # validate all first
+        previous = self.commit_record(ctx.batch_id)
+        record: dict[str, Any] = {
+            "format": COMMIT_FORMAT,
+            "batch_id": ctx.batch_id,
+            "run_id": ctx.run_id,
+            "ingest_date": ctx.ingest_date,
+            "model_version": ctx.model_version,
+            "tables": {},
+            "files": [],
+        }
+        for name, table in tables.items():
+            key = data_key(name, ctx.ingest_date, ctx.batch_id) if table.num_rows else None
+            if key is not None:
+                self.store.put(key, _parquet_bytes(table))
+                record["files"].append(key)
+            record["tables"][name] = {"rows": table.num_rows, "file": key}
+        record["committed_at"] = _now().isoformat()
+        self.store.put(self._commit_key(ctx.batch_id), json.dumps(record, indent=1).encode())
+        for stale in sorted(set(previous["files"] if previous else ()) - set(record["files"])):
+            self.store.delete(stale)
+        return record
+
+    def write_run(self, row: dict[str, Any]) -> None:
+        """Write (or replace) a run's summary row, partitioned by the run's start date so that
+        rewriting the row when the run finishes lands on the same key."""
+        table = rows_to_table("runs", [row])
+        run_id = _check_id(row["run_id"], "run_id")
+        started = row.get("started_at") or _now()
+        if isinstance(started, str):
+            started = datetime.fromisoformat(started)
+        if started.tzinfo is not None:
+            started = started.astimezone(UTC)
+        self.store.put(data_key("runs", started.date().isoformat(), run_id), _parquet_bytes(table))
+
+    # ------------------------------------------------------------------------------ read
+
+    @staticmethod
+    def _commit_key(batch_id: str) -> str:
+        return f"{COMMITS}/{_check_id(batch_id, 'batch_id')}.json"
+
+    def commit_record(self, batch_id: str) -> dict | None:
+        """The batch's commit record, or None if it is not committed."""
+        key = self._commit_key(batch_id)
+        if not self.store.exists(key):
+            return None
+        return self._load_commit(key)
+
+    def _load_commit(self, key: str) -> dict:
+        try:
+            record = json.loads(self.store.get(key))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise StorageError(f"commit record {self.store.uri(key)} is not valid JSON") from e
+        if not isinstance(record, dict) or "files" not in record:
+            raise StorageError(f"commit record {self.store.uri(key)} has no file list")
+        return record
+
+    def is_committed(self, batch_id: str) -> bool:
+        return self.store.exists(self._commit_key(batch_id))
+
+    def commits(self) -> list[dict]:
+        """All commit records, by batch id (fetched in parallel: one small object each)."""
+        keys = [i.key for i in self.store.list(f"{COMMITS}/") if i.key.endswith(".json")]
+        return _parallel(self._load_commit, keys)
+
+    def _table_files(self, name: str) -> list[tuple[str, str]]:
+        """(key, ingest_date) of the readable files of a table: committed ones, or all runs."""
+        if name == "runs":
+            return [
+                (info.key, _partition_of(info.key))
+                for info in self.store.list("runs/")
+                if info.key.endswith(".parquet")
+            ]
+        files = []
+        for record in self.commits():
+            entry = record.get("tables", {}).get(name)
+            if entry and entry.get("file"):
+                files.append((entry["file"], record["ingest_date"]))
+        return sorted(files)
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """A whole table (committed files, all partitions), with ``ingest_date`` as a string
+        column like DuckDB's hive_partitioning gives. Empty table with the schema if none."""
+        sch = schema(name)
+        wanted = list(columns) if columns is not None else [*sch.names, PARTITION_COLUMN]
+        bad = [c for c in wanted if c not in sch.names and c != PARTITION_COLUMN]
+        if bad:
+            raise SchemaError(f"{name} has no columns {bad}")
+        read_columns = [c for c in wanted if c != PARTITION_COLUMN]
+        parts = _parallel(
+            lambda f: self._read_file(name, f[0], f[1], read_columns), self._table_files(name)
+        )
+        if not parts:
+            table = empty(name).append_column(PARTITION_COLUMN, pa.array([], pa.string()))
+        else:
+            table = pa.concat_tables(parts)
+        return table.select(wanted)
+
+    def _read_file(self, name: str, key: str, day: str, columns: list[str]) -> pa.Table:
+        try:
+            data = self.store.get(key)
+        except StorageError as e:
+            raise StorageError(f"committed file {self.store.uri(key)} cannot be read: {e}") from e
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        table = conform(parquet.read(columns=present), name)
+        return table.append_column(PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.string()))
+
+    def known_documents(self) -> pa.Table:
+        """The manifest: which source objects (and page ranges) the lake already holds, and in
+        which batch (so a planner can tell a document's segments apart)."""
+        return self.read_table(
+            "documents",
+            columns=[
+                "doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
+                "page_start", "page_end", "pages", "status", "batch_id",
+            ],
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------- maintenance
+
+    def sweep_uncommitted(self, *, min_age_s: float = 0.0) -> list[str]:
+        """Delete data files no commit record claims (crashed or superseded attempts).
+
+        ``min_age_s`` spares files younger than that, so a sweep cannot remove the files of a
+        batch that another process is writing right now; use a grace period (e.g. 3600) when
+        flows may run concurrently with the sweep.
+        """
+        claimed = {key for record in self.commits() for key in record.get("files", [])}
+        cutoff = time.time() - min_age_s
+        removed = []
+        for name in TABLES:
+            if name == "runs":
+                continue
+            for info in self.store.list(f"{name}/"):
+                if not info.key.endswith(".parquet") or info.key in claimed:
+                    continue
+                if min_age_s and info.mtime.timestamp() > cutoff:
+                    continue
+                self.store.delete(info.key)
+                removed.append(info.key)
+        return removed
+
+
+def _parallel(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """``[fn(x) for x in items]`` in order, over a few threads when there are many."""
+    if len(items) < 4:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def _partition_of(key: str) -> str:
+    for part in key.split("/"):
+        if part.startswith(f"{PARTITION_COLUMN}="):
+            return part.split("=", 1)[1]
+    return ""
+
+
+# --------------------------------------------------------------------------- row builders
+
+
+def _ms(timings: dict[str, float], name: str) -> float | None:
+    value = timings.get(name)
+    return None if value is None else float(value) * 1000.0
+
+
+def _flat(polygon: Iterable[tuple[float, float]]) -> list[float]:
+    return [float(v) for point in polygon for v in point]
+
+
+def page_rows(
+    doc_id: str, page: Page, ctx: BatchContext, *, review_confidence: float
+) -> dict[str, list[dict]]:
+    """Rows of the ``pages``, ``lines`` and ``words`` tables for one OCR'd page."""
+    model_version = page.model_version or ctx.model_version
+    ids = {"run_id": ctx.run_id, "batch_id": ctx.batch_id}
+    confidence = page.confidence
+    page_row = {
+        "doc_id": doc_id,
+        "page": page.index,
+        "text": page.text,
+        "confidence": confidence,
+        "width": page.width,
+        "height": page.height,
+        "dpi": page.dpi,
+        "rotation": page.rotation,
+        "skew_angle": page.skew_angle,
+        "n_lines": len(page.lines),
+        "n_words": len(page.words),
+        "needs_review": confidence < review_confidence,
+        "model_name": page.model_name,
+        "model_version": model_version,
+        **{f"t_{name}_ms": _ms(page.timings, name) for name in _TIMINGS},
+        **ids,
+    }
+    lines, words = [], []
+    for li, line in enumerate(page.lines):
+        x0, y0, x1, y1 = line.box
+        lines.append({
+            "doc_id": doc_id, "page": page.index, "line": li, "text": line.text,
+            "confidence": line.confidence, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+            "polygon": _flat(line.polygon), "model_version": model_version, **ids,
+        })  # fmt: skip
+        for wi, word in enumerate(line.words):
+            wx0, wy0, wx1, wy1 = word.box
+            words.append({
+                "doc_id": doc_id, "page": page.index, "line": li, "word": wi, "text": word.text,
+                "confidence": word.confidence, "x0": wx0, "y0": wy0, "x1": wx1, "y1": wy1,
+                "polygon": _flat(word.polygon), "model_version": model_version, **ids,
+            })  # fmt: skip
+    return {"pages": [page_row], "lines": lines, "words": words}

@@ -1,0 +1,321 @@
+"""Run one planned batch on a worker: read, rasterize, OCR, write the lake, commit.
+
+Idempotent by construction: the batch id fixes every file name, a committed batch is not
+redone, and the commit record is written last. Pages stream one at a time from the source
+file; recognition is batched across a few pages at once. Input faults become error rows and
+the batch goes on; storage faults propagate so the orchestrator retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
+from ocr_tasks.core.errors import OcrPipelineError, StorageUnreachable, error_kind, is_retryable
+from ocr_tasks.document import Page
+from ocr_tasks.io.storage import open_store
+from ocr_tasks.lake.tables import BatchContext, Lake, page_rows
+from ocr_tasks.page_image import PageImage
+from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
+from ocr_tasks.quality.batch_quality import BatchQuality
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch did; also its row in the ``batches`` table."""
+
+    batch_id: str
+    run_id: str
+    documents: int
+    pages: int
+    errors: int
+    seconds: float
+    worker: str
+    model_version: str
+    canary_pages: int = 0
+    cer: float | None = None
+    cer_low: float | None = None
+    cer_high: float | None = None
+    replayed: bool = False  # True when the batch was already committed and not redone
+
+    @property
+    def pages_per_s(self) -> float:
+        return self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "run_id": self.run_id,
+            "documents": self.documents,
+            "pages": self.pages,
+            "errors": self.errors,
+            "canary_pages": self.canary_pages,
+            "seconds": self.seconds,
+            "pages_per_s": self.pages_per_s,
+            "cer": self.cer,
+            "cer_low": self.cer_low,
+            "cer_high": self.cer_high,
+            "worker": self.worker,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass
+class _ItemTally:
+    pages_ok: int = 0
+    pages_failed: int = 0
+    doc_error: bool = False
+
+
+@dataclass
+class _BatchRows:
+    """Rows accumulated for one batch, keyed by lake table."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {t: [] for t in ("documents", "pages", "lines", "words", "errors")}
+    )
+
+    def extend(self, more: dict[str, list[dict[str, Any]]]) -> None:
+        for table, rows in more.items():
+            self.tables.setdefault(table, []).extend(rows)
+
+
+def worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def run_batch(
+    spec: BatchSpec,
+    *,
+    engine_settings: EngineSettings | None = None,
+    limits: LimitSettings | None = None,
+    pipeline: PipelineSettings | None = None,
+) -> BatchResult:
+    """OCR one batch and commit it to the lake. Settings default to the worker's environment."""
+    from ocr_tasks.engine.predictor import get_engine
+
+    engine_settings = engine_settings or EngineSettings()
+    limits = limits or LimitSettings()
+    pipeline = pipeline or PipelineSettings()
+    lake = Lake.open(spec.lake_uri)
+    if lake.is_committed(spec.batch_id):
+        return replayed_result(lake, spec)
+
+    started = time.perf_counter()
+    engine = get_engine(engine_settings)
+    ctx = BatchContext(spec.run_id, spec.batch_id, spec.ingest_date, engine.model_version)
+    rows = _BatchRows()
+    tallies = {id(item): _ItemTally() for item in spec.items}
+    now = datetime.now(UTC)
+
+    def error_row(item: WorkItem, page: int | None, exc_kind: str, message: str, retryable: bool) -> None:
+        rows.tables["errors"].append(
+            error_record(item, page, exc_kind, message, retryable, ctx, now))
+
+    for item in spec.items:
+        if item.probe.failed and not item.is_duplicate:
+            tallies[id(item)].doc_error = True
+            error_row(item, None, item.probe.error_kind or "internal",
+                      item.probe.error_message or "", item.probe.retryable)
+
+    pending: list[tuple[WorkItem, PageImage, float]] = []
+    store = open_store(spec.source_uri)
+    quality = BatchQuality(spec, store, engine, pipeline)
+
+    def flush() -> None:
+        for item, image, page in recognize_safely(engine, pending, error_row, tallies):
+            rows.extend(page_rows(item.probe.doc_id, page, ctx,
+                                  review_confidence=pipeline.review_confidence))
+            quality.observe(item, image, page)
+            tallies[id(item)].pages_ok += 1
+        pending.clear()
+
+    pages_per_call = engine_pages_per_call(engine_settings)
+    for item in spec.items:
+        if item.probe.failed or item.pages == 0:
+            continue
+        try:
+            for page_image, seconds in stream_pages(store, item, engine_settings, limits, error_row, tallies):
+                pending.append((item, page_image, seconds))
+                if len(pending) >= pages_per_call:
+                    flush()
+        except StorageUnreachable:
+            raise
+        except OcrPipelineError as exc:
+            tallies[id(item)].doc_error = True
+            error_row(item, None, exc.kind, exc.message, exc.retryable)
+    flush()
+
+    for item in spec.items:
+        rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
+    measured = quality.finish()  # canaries go through the same engine; never into customer tables
+    rows.tables["cer_samples"] = measured.rows
+
+    result = BatchResult(
+        batch_id=spec.batch_id,
+        run_id=spec.run_id,
+        documents=spec.documents,
+        pages=sum(t.pages_ok for t in tallies.values()),
+        errors=len(rows.tables["errors"]),
+        seconds=time.perf_counter() - started,
+        worker=worker_name(),
+        model_version=engine.model_version,
+        canary_pages=measured.canary_pages,
+        cer=measured.cer,
+        cer_low=measured.cer_low,
+        cer_high=measured.cer_high,
+    )
+    rows.tables["batches"] = [result.to_row()]
+    lake.write_batch(ctx, rows.tables)
+    return result
+
+
+def engine_pages_per_call(settings: EngineSettings) -> int:
+    """Pages handed to the engine at once: recognition batches lines across them."""
+    return 16 if settings.device.startswith("cuda") else 4
+
+
+def stream_pages(
+    store: Any,
+    item: WorkItem,
+    settings: EngineSettings,
+    limits: LimitSettings,
+    error_row: Any,
+    tallies: dict[int, _ItemTally],
+) -> Iterator[tuple[PageImage, float]]:
+    """Yield the item's pages one at a time with their rasterize time; page faults are rows."""
+    from ocr_tasks.io import rasterize
+
+    with store.local_path(item.probe.ref.key) as path:
+        pages = rasterize.iter_pages(path, dpi=settings.dpi, limits=limits, start=item.page_start,
+                                     stop=item.page_end, fmt=item.probe.format)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                got = next(pages)
+            except StopIteration:
+                return
+            if isinstance(got, rasterize.PageFailure):
+                tallies[id(item)].pages_failed += 1
+                error_row(item, got.index, got.error.kind, got.error.message, got.error.retryable)
+                continue
+            yield got, time.perf_counter() - t0
+
+
+def recognize_safely(
+    engine: Any,
+    pending: list[tuple[WorkItem, PageImage, float]],
+    error_row: Any,
+    tallies: dict[int, _ItemTally],
+) -> Iterator[tuple[WorkItem, PageImage, Page]]:
+    """OCR pages together; if that fails, page by page, so one bad page costs one error row."""
+    if not pending:
+        return
+    try:
+        pages = engine.recognize_pages([p for _, p, _ in pending])
+        groups = [(entry, page) for entry, page in zip(pending, pages, strict=True)]
+    except Exception:  # noqa: BLE001 - isolate the faulty page below
+        log.warning("engine failed on %d pages together; retrying one by one", len(pending))
+        groups = []
+        for entry in pending:
+            try:
+                groups.append((entry, engine.recognize_pages([entry[1]])[0]))
+            except Exception as exc:  # noqa: BLE001 - recorded as an error row
+                item, image, _ = entry
+                tallies[id(item)].pages_failed += 1
+                error_row(item, image.index, error_kind(exc), f"{type(exc).__name__}: {exc}",
+                          is_retryable(exc))
+    for (item, image, raster_s), page in groups:
+        yield item, image, replace(page, timings={"rasterize": raster_s, **page.timings})
+
+
+def error_record(item: WorkItem, page: int | None, kind: str, message: str, retryable: bool,
+                 ctx: BatchContext, now: datetime) -> dict[str, Any]:
+    """A row of the ``errors`` table."""
+    return {
+        "doc_id": item.probe.doc_id, "source_uri": item.probe.ref.uri, "page": page,
+        "kind": kind, "message": message, "retryable": retryable,
+        "run_id": ctx.run_id, "batch_id": ctx.batch_id, "occurred_at": now,
+    }
+
+
+def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> dict[str, Any]:
+    probe = item.probe
+    if item.is_duplicate:
+        status = "duplicate"
+    elif tally.doc_error and tally.pages_ok == 0:
+        status = "error"
+    elif tally.doc_error or tally.pages_failed:
+        status = "partial"
+    else:
+        status = "ok"
+    return {
+        "doc_id": probe.doc_id,
+        "source_uri": probe.ref.uri,
+        "bytes": probe.ref.size,
+        "pages": probe.pages,
+        "page_start": item.page_start,
+        "page_end": item.page_end,
+        "status": status,
+        "format": probe.format,
+        "source_mtime": probe.ref.mtime,
+        "source_etag": probe.ref.etag,
+        "run_id": ctx.run_id,
+        "batch_id": ctx.batch_id,
+        "model_version": ctx.model_version,
+        "ingested_at": now,
+    }
+
+
+def replayed_result(lake: Lake, spec: BatchSpec) -> BatchResult:
+    """A batch committed by an earlier attempt: report it, write nothing."""
+    record = lake.commit_record(spec.batch_id) or {}
+    tables = record.get("tables", {})
+    return BatchResult(
+        batch_id=spec.batch_id,
+        run_id=str(record.get("run_id", spec.run_id)),
+        documents=spec.documents,
+        pages=int(tables.get("pages", {}).get("rows", 0)),
+        errors=int(tables.get("errors", {}).get("rows", 0)),
+        seconds=0.0,
+        worker=worker_name(),
+        model_version=str(record.get("model_version", "")),
+        replayed=True,
+    )
+
+
+def record_batch_failure(spec: BatchSpec, exc: BaseException, model_version: str = "") -> BatchResult:
+    """Account for every document of a batch that failed for good: error rows, retryable.
+
+    Written as its own committed batch so the next run retries these documents.
+    """
+    failed_spec = replace(spec, batch_id=spec.batch_id + "-failed")
+    lake = Lake.open(spec.lake_uri)
+    ctx = BatchContext(spec.run_id, failed_spec.batch_id, spec.ingest_date, model_version)
+    now = datetime.now(UTC)
+    message = f"batch {spec.batch_id} failed: {type(exc).__name__}: {exc}"
+    docs, errors = [], []
+    for item in spec.items:
+        row = document_row(item, _ItemTally(doc_error=True), ctx, now)
+        if not item.is_duplicate:
+            kind = error_kind(exc) if error_kind(exc) != "internal" else "batch_failed"
+            errors.append(error_record(item, None, kind, message, True, ctx, now))
+        docs.append(row)
+    result = BatchResult(failed_spec.batch_id, spec.run_id, spec.documents, 0, len(errors), 0.0,
+                         worker_name(), model_version)
+    lake.write_batch(ctx, {"documents": docs, "errors": errors, "batches": [result.to_row()]})
+    return result

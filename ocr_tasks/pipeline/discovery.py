@@ -1,0 +1,170 @@
+"""Find source documents that still need work, and probe them (identity, format, pages).
+
+Discovery is split in two so it scales to millions of objects:
+
+1. ``list_candidates`` streams the source listing in the flow process and drops objects the
+   lake already knows by (uri, size, etag/mtime): no object is read for those.
+2. ``probe_documents`` runs on workers over chunks of candidates: it reads each object once
+   to compute its content hash (the document id, so renamed or re-uploaded files are
+   recognised) and its page count (needed to plan batches of pages). A document that cannot
+   be probed becomes a probe carrying the error, so it ends up as an error row, never lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from ocr_tasks.core.config import LimitSettings
+from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
+from ocr_tasks.io.storage import InvalidKey, ObjectInfo, ObjectStore
+
+log = logging.getLogger(__name__)
+
+# Sidecar ground truth and our own bookkeeping files are not documents.
+SIDECAR_SUFFIXES = (".gt.txt", ".gt.json")
+IGNORED_NAMES = (".DS_Store", "Thumbs.db")
+# Probe.error_kind of a document whose content the lake already holds: not an error row.
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a document lives. Small and picklable: this is what crosses to workers."""
+
+    key: str
+    uri: str
+    size: int
+    mtime: datetime
+    etag: str | None = None
+
+    @property
+    def fingerprint(self) -> tuple[str, int, str]:
+        """What identifies an unchanged object without reading it."""
+        return (self.uri, self.size, self.etag or self.mtime.isoformat())
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probed document: its id and page count, or the error that stopped it."""
+
+    ref: SourceRef
+    doc_id: str
+    format: str | None = None
+    pages: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    retryable: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.error_kind is not None
+
+
+def is_document_key(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    if name in IGNORED_NAMES or name.startswith("."):
+        return False
+    return not key.endswith(SIDECAR_SUFFIXES)
+
+
+def list_candidates(
+    store: ObjectStore,
+    known_fingerprints: set[tuple[str, int, str]],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+) -> Iterator[SourceRef]:
+    """Stream source objects not yet in the lake, in key order (so runs are repeatable)."""
+    emitted = 0
+    for info in store.list():
+        if not is_document_key(info.key):
+            continue
+        if since is not None and info.mtime < since:
+            continue
+        if until is not None and info.mtime >= until:
+            continue
+        ref = source_ref(store, info)
+        if ref.fingerprint in known_fingerprints:
+            continue
+        yield ref
+        emitted += 1
+        if limit is not None and emitted >= limit:
+            return
+
+
+def source_ref(store: ObjectStore, info: ObjectInfo) -> SourceRef:
+    """A listed object as work. A key the store refuses (S3 allows ``../x``) keeps a uri for
+    the record only: probing it fails with ``invalid_key``, so it is an error row, never read."""
+    try:
+        uri = store.uri(info.key)
+    except InvalidKey:
+        uri = f"{store.root_uri}/{info.key}"
+    return SourceRef(info.key, uri, info.size, info.mtime, info.etag)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def placeholder_doc_id(uri: str) -> str:
+    """Id for an object whose content could not be read: stable per source uri."""
+    return "uri-" + hashlib.sha256(uri.encode()).hexdigest()
+
+
+def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) -> Probe:
+    """Hash and count pages of one document; input faults become a failed probe.
+
+    Storage faults that are not about this object (endpoint down) propagate, so the task
+    is retried instead of every document being marked unreadable.
+    """
+    from ocr_tasks.core.errors import StorageUnreachable
+    from ocr_tasks.io import rasterize
+
+    doc_id = placeholder_doc_id(ref.uri)
+    try:
+        if ref.size > limits.max_bytes:
+            raise TooLarge(f"{ref.size} bytes exceeds the limit of {limits.max_bytes} bytes")
+        with store.local_path(ref.key) as path:
+            doc_id = sha256_file(path)
+            fmt = rasterize.sniff_format(path, ref.key)
+            pages = rasterize.page_count(path, limits, fmt=fmt)
+        return Probe(ref, doc_id, fmt, pages)
+    except StorageUnreachable:
+        raise
+    except OcrPipelineError as exc:
+        return Probe(ref, doc_id, None, 0, exc.kind, exc.message, exc.retryable)
+    except Exception as exc:  # a parser bug must not lose the document
+        log.exception("probe of %s failed unexpectedly", ref.uri)
+        return Probe(ref, doc_id, None, 0, error_kind(exc), f"{type(exc).__name__}: {exc}")
+
+
+def probe_documents(store: ObjectStore, refs: Iterable[SourceRef], limits: LimitSettings) -> list[Probe]:
+    return [probe_document(store, ref, limits) for ref in refs]
+
+
+def deduplicate(probes: Iterable[Probe], known_doc_ids: set[str]) -> Iterator[Probe]:
+    """Mark probes whose content is already in the lake or earlier in this run.
+
+    A duplicate keeps its own source row (status ``duplicate``) so the listing of the source
+    is fully accounted for, but none of its pages are processed again.
+    """
+    seen = set(known_doc_ids)
+    for probe in probes:
+        if probe.failed:
+            yield probe
+        elif probe.doc_id in seen:
+            yield replace(probe, pages=0, error_kind=DUPLICATE,
+                          error_message="same content as an already ingested document")
+        else:
+            seen.add(probe.doc_id)
+            yield probe

@@ -1,0 +1,113 @@
+"""Pack probed documents into batches of pages: one Prefect task per batch, never per page.
+
+Batches are deterministic functions of their content: the batch id hashes the work items,
+so a batch that Dask or Prefect re-runs writes the same files under the same names and
+replaces, rather than duplicates, what an earlier attempt wrote. Documents longer than a
+batch are split into page segments ``[page_start, page_end)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from ocr_tasks.pipeline.discovery import DUPLICATE, Probe
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One document segment (or one document that failed to probe) inside a batch."""
+
+    probe: Probe
+    page_start: int = 0
+    page_end: int = 0
+
+    @property
+    def pages(self) -> int:
+        return self.page_end - self.page_start
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.probe.error_kind == DUPLICATE
+
+    @property
+    def cost(self) -> int:
+        """Planning weight: pages, with a floor so error-only items still spread out."""
+        return max(1, self.pages)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything a worker needs for one batch: only uris and ids, never credentials."""
+
+    batch_id: str
+    run_id: str
+    ingest_date: str
+    source_uri: str
+    lake_uri: str
+    items: tuple[WorkItem, ...]
+
+    @property
+    def pages(self) -> int:
+        return sum(item.pages for item in self.items)
+
+    @property
+    def documents(self) -> int:
+        return len({item.probe.doc_id for item in self.items})
+
+
+def segments(
+    probe: Probe, batch_pages: int, ranges: list[tuple[int, int]] | None = None
+) -> Iterator[WorkItem]:
+    """Split a probed document (or only its ``ranges`` still missing) into work items of at
+    most ``batch_pages`` pages."""
+    if probe.failed or probe.pages <= 0:
+        yield WorkItem(probe, 0, 0)
+        return
+    for first, last in ranges if ranges is not None else [(0, probe.pages)]:
+        for start in range(first, last, batch_pages):
+            yield WorkItem(probe, start, min(last, start + batch_pages))
+
+
+def batch_id_for(items: Iterable[WorkItem]) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        h.update(f"{item.probe.ref.uri}\0{item.probe.doc_id}\0{item.page_start}\0{item.page_end}\n".encode())
+    return "b" + h.hexdigest()[:20]
+
+
+def plan_batches(
+    probes: Iterable[Probe],
+    *,
+    batch_pages: int,
+    run_id: str,
+    ingest_date: str,
+    source_uri: str,
+    lake_uri: str,
+    missing: Callable[[Probe], list[tuple[int, int]]] | None = None,
+) -> Iterator[BatchSpec]:
+    """Greedy packing in source order: streams, so a plan never holds the whole archive.
+
+    ``missing`` returns the page ranges of a document still to do (resume after a crash);
+    by default every page is.
+    """
+    if batch_pages < 1:
+        raise ValueError("batch_pages must be at least 1")
+    current: list[WorkItem] = []
+    cost = 0
+
+    def emit() -> BatchSpec:
+        items = tuple(current)
+        return BatchSpec(batch_id_for(items), run_id, ingest_date, source_uri, lake_uri, items)
+
+    for probe in probes:
+        ranges = missing(probe) if missing is not None and not probe.failed else None
+        for item in segments(probe, batch_pages, ranges):
+            if current and cost + item.cost > batch_pages:
+                yield emit()
+                current, cost = [], 0
+            current.append(item)
+            cost += item.cost
+    if current:
+        yield emit()

@@ -1,0 +1,120 @@
+"""Quality measurement inside every batch: canary pages, sidecar ground truth, audit samples.
+
+``BatchQuality`` is the one object the batch runner talks to: it sees every customer page
+as it is recognized (``observe``) and, at the end of the batch, runs the canaries through
+the same engine and returns the ``cer_samples`` rows and the batch's CER (``finish``).
+The batch CER is the micro CER (edits / reference characters) over the batch's page
+samples of every source, with a bootstrap interval over pages.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from ocr_tasks.core.config import PipelineSettings
+from ocr_tasks.document import Page
+from ocr_tasks.evaluation.metrics import micro_cer_interval
+from ocr_tasks.io.storage import open_store
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.page_image import PageImage
+from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
+from ocr_tasks.quality.audit import AuditPage, AuditSampler, write_pending
+from ocr_tasks.quality.canaries import run_canaries
+from ocr_tasks.quality.scoring import SampleContext, sample_rows
+from ocr_tasks.quality.sidecars import SIDECAR_PDF_DPI, TruthPage, load_sidecar
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchQuality", "QualitySummary", "batch_samples", "micro_cer"]
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    canary_pages: int = 0
+    cer: float | None = None
+    cer_low: float | None = None
+    cer_high: float | None = None
+    audit_keys: list[str] = field(default_factory=list)
+
+
+def micro_cer(rows: Iterable[dict[str, Any]]) -> tuple[float | None, float | None, float | None]:
+    """(CER, low, high) over the page rows among ``rows``; Nones without reference text."""
+    pages = [r for r in rows if r["level"] == "page" and r["ref_chars"]]
+    if not pages:
+        return None, None, None
+    cer, low, high = micro_cer_interval([r["edits"] for r in pages],
+                                        [r["ref_chars"] for r in pages])
+    if math.isnan(cer):
+        return None, None, None
+    return cer, low, high
+
+
+def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The page rows of these committed batches' ``cer_samples``, reading only their files."""
+    rows: list[dict[str, Any]] = []
+    for batch_id in batch_ids:
+        entry = ((lake.commit_record(batch_id) or {}).get("tables") or {}).get("cer_samples")
+        if entry and entry.get("file"):
+            table = pq.read_table(io.BytesIO(lake.store.get(entry["file"])),
+                                  columns=["source", "level", "edits", "ref_chars"])
+            rows.extend(r for r in table.to_pylist() if r["level"] == "page")
+    return rows
+
+
+class BatchQuality:
+    """Collects the batch's samples: sidecar pages as they pass, canaries and audit at the end."""
+
+    def __init__(self, spec: BatchSpec, store: Any, engine: Any,
+                 settings: PipelineSettings) -> None:
+        self.spec = spec
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.created_at = datetime.now(UTC)
+        self.rows: list[dict[str, Any]] = []
+        self._truth: dict[str, list[TruthPage] | None] = {}
+        self._audit = AuditSampler(spec.batch_id, settings.audit_pages)
+
+    def _sidecar(self, key: str) -> list[TruthPage] | None:
+        if key not in self._truth:  # once per document per batch
+            self._truth[key] = load_sidecar(self.store, key)
+        return self._truth[key]
+
+    def observe(self, item: WorkItem, image: PageImage, page: Page) -> None:
+        """Score a customer page that has a sidecar; offer every page to the audit sample."""
+        self._audit.offer(AuditPage(item.probe.doc_id, item.probe.ref.uri, image, page))
+        truth = self._sidecar(item.probe.ref.key)
+        if truth is None:
+            return
+        if page.index >= len(truth):
+            log.warning("sidecar of %s has %d pages, no truth for page %d",
+                        item.probe.ref.uri, len(truth), page.index)
+            return
+        page_truth = truth[page.index]
+        if item.probe.format == "pdf" and page.dpi:
+            page_truth = page_truth.scaled(float(page.dpi) / SIDECAR_PDF_DPI)
+        ctx = SampleContext(self.spec.run_id, self.spec.batch_id, "sidecar", item.probe.doc_id,
+                            page.index, page.model_version or self.engine.model_version,
+                            self.created_at)
+        self.rows.extend(sample_rows(ctx, page_truth, page))
+
+    def finish(self) -> QualitySummary:
+        """Run the canaries, write the audit sample, and sum up the batch."""
+        canaries, canary_rows = run_canaries(self.engine, self.spec.run_id, self.spec.batch_id,
+                                             self.settings, self.created_at)
+        rows = self.rows + canary_rows
+        audit_keys: list[str] = []
+        if self._audit.sample:
+            audit_keys = write_pending(open_store(self.spec.lake_uri), self.spec.run_id,
+                                       self.spec.batch_id, self._audit.sample)
+        cer, low, high = micro_cer(rows)
+        return QualitySummary(rows, canaries, cer, low, high, audit_keys)

@@ -1,0 +1,249 @@
+"""Quality and throughput of runs: history from the lake, and what a run publishes to Prefect.
+
+Everything but :func:`publish_run` is plain code over lake tables (used by
+``ocr-pipeline report`` too). ``publish_run`` is called once by the flow after the run is
+recorded and creates, in the Prefect UI:
+
+* table artifact ``ocr-batches``: the run's batches (pages, errors, CER, pages/s);
+* markdown artifact ``ocr-quality-report``: verdict, CER by source, the CER trend over the
+  last ``trend_runs`` runs (table and chart) and the lake paths;
+* image artifact ``ocr-cer-trend``: the chart alone (a ``data:`` URI, no web server needed);
+* event ``ocr.quality.degraded`` for every batch whose CER exceeds ``cer_threshold`` (and
+  for the run when its CER does), for Prefect automations to alert on;
+* when degraded, the run ends in a Completed state named ``Degraded`` whose message says
+  which batches and by how much: the flow-run list shows it at a glance, and the data
+  (the CER samples) is written, so the run is not failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ocr_tasks.core.config import PipelineSettings
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.pipeline.batch import BatchResult
+from ocr_tasks.quality.batch_quality import batch_samples, micro_cer
+
+DEGRADED_EVENT = "ocr.quality.degraded"
+SOURCES = ("canary", "sidecar", "audit")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A batch (or, with ``batch_id`` None, a whole run) whose CER is above the threshold."""
+
+    run_id: str
+    batch_id: str | None
+    cer: float
+    cer_low: float | None
+    cer_high: float | None
+    threshold: float
+
+    def describe(self) -> str:
+        where = f"batch {self.batch_id}" if self.batch_id else f"run {self.run_id}"
+        return f"{where}: CER {self.cer:.1%} > {self.threshold:.0%}"
+
+
+def alerts_for(run_id: str, run_cer: float | None, results: Sequence[BatchResult],
+               threshold: float) -> list[Alert]:
+    """Batches measured in this run above the threshold, then the run itself if it is."""
+    out = [Alert(run_id, r.batch_id, r.cer, r.cer_low, r.cer_high, threshold)
+           for r in results if not r.replayed and r.cer is not None and r.cer > threshold]
+    if run_cer is not None and run_cer > threshold:
+        out.append(Alert(run_id, None, run_cer, None, None, threshold))
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"{low:.1%}-{high:.1%}"
+
+
+def batch_table(results: Sequence[BatchResult]) -> list[dict[str, Any]]:
+    """One row per batch, as the Prefect table artifact shows it."""
+    return [{
+        "batch": r.batch_id, "pages": r.pages, "errors": r.errors, "canaries": r.canary_pages,
+        "CER": _pct(r.cer), "CER 95% CI": _interval(r.cer_low, r.cer_high),
+        "pages/s": round(r.pages_per_s, 2), "seconds": round(r.seconds, 1), "worker": r.worker,
+        "replayed": r.replayed,
+    } for r in results]
+
+
+@dataclass(frozen=True)
+class RunQuality:
+    """One row of the history: the ``runs`` row plus the run's CER by source."""
+
+    run_id: str
+    flow: str
+    status: str
+    started_at: datetime
+    pages: int
+    errors: int
+    seconds: float
+    pages_per_s: float
+    cer: float | None
+    cer_low: float | None
+    cer_high: float | None
+    by_source: dict[str, tuple[float | None, int]]  # source -> (CER, pages scored)
+
+
+def run_history(lake: Lake, last: int) -> list[RunQuality]:
+    """The last ``last`` runs, oldest first, with CER by source (audits returned since the
+    run count for it too)."""
+    runs = sorted(lake.read_table("runs").to_pylist(), key=lambda r: r["started_at"])[-last:]
+    batches: dict[str, list[str]] = {r["run_id"]: [] for r in runs}
+    for record in lake.commits():
+        if record.get("run_id") in batches:
+            batches[record["run_id"]].append(record["batch_id"])
+    history = []
+    for run in runs:
+        samples = batch_samples(lake, batches[run["run_id"]])
+        by_source = {}
+        for source in SOURCES:
+            rows = [s for s in samples if s["source"] == source]
+            if rows:
+                by_source[source] = (micro_cer(rows)[0], len(rows))
+        history.append(RunQuality(
+            run["run_id"], run["flow"] or "", run["status"] or "", run["started_at"],
+            int(run["pages"] or 0), int(run["errors"] or 0), float(run["seconds"] or 0.0),
+            float(run["pages_per_s"] or 0.0), run["cer"], run["cer_low"], run["cer_high"],
+            by_source))
+    return history
+
+
+def history_table(history: Sequence[RunQuality], threshold: float) -> str:
+    """Markdown table of the history, newest first (also readable in a terminal)."""
+    lines = ["| started (UTC) | run | status | pages | errors | pages/s | CER | 95% CI | "
+             "canary | sidecar | audit |", "|" + "---|" * 11]
+    for h in reversed(history):
+        flag = " (above)" if h.cer is not None and h.cer > threshold else ""
+        sources = [f"{_pct(h.by_source[s][0])} ({h.by_source[s][1]}p)" if s in h.by_source else "-"
+                   for s in SOURCES]
+        lines.append(f"| {h.started_at:%Y-%m-%d %H:%M} | {h.run_id[:8]} | {h.status} | {h.pages} | "
+                     f"{h.errors} | {h.pages_per_s:.2f} | {_pct(h.cer)}{flag} | "
+                     f"{_interval(h.cer_low, h.cer_high)} | {' | '.join(sources)} |")
+    return "\n".join(lines)
+
+
+def trend_chart(history: Sequence[RunQuality], threshold: float) -> bytes:
+    """PNG: CER per run with its interval against the threshold, and pages/s below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 4), dpi=80, sharex=True,
+                                  gridspec_kw={"height_ratios": [2, 1]})
+    xs = list(range(len(history)))
+    measured = [(x, h) for x, h in zip(xs, history, strict=True) if h.cer is not None]
+    if measured:
+        ys = [h.cer for _, h in measured]
+        lows = [h.cer - (h.cer_low if h.cer_low is not None else h.cer) for _, h in measured]
+        highs = [(h.cer_high if h.cer_high is not None else h.cer) - h.cer for _, h in measured]
+        ax.errorbar([x for x, _ in measured], ys, yerr=[lows, highs], fmt="o-", capsize=3,
+                    label="run CER (95% CI)")
+    ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.0%}")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_ylim(bottom=0)
+    ax.set_title("CER per run")
+    ax.legend(loc="upper left", fontsize=8)
+    ax2.bar(xs, [h.pages_per_s for h in history], color="tab:gray")
+    ax2.set_ylabel("pages/s")
+    ax2.set_xticks(xs, [f"{h.started_at:%m-%d %H:%M}" for h in history], rotation=30,
+                   fontsize=7, ha="right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def report_markdown(summary: Any, history: Sequence[RunQuality], alerts: Sequence[Alert],
+                    threshold: float, chart_uri: str | None, paths: dict[str, str]) -> str:
+    """The run's quality report: verdict first, then figures, trend and where the data is."""
+    current = next((h for h in history if h.run_id == summary.run_id), None)
+    if alerts:
+        verdict = "## ⚠ OCR quality degraded\n\n" + "\n".join(f"- {a.describe()}"
+                                                             for a in alerts)
+    elif summary.cer is None:
+        verdict = "## OCR quality not measured\n\nNo canary, sidecar or audit samples in this run."
+    else:
+        verdict = f"## OCR quality within threshold ({threshold:.0%})"
+    parts = [verdict, "", f"Run `{summary.run_id}`: {summary.describe()}", ""]
+    if current is not None:
+        ci = _interval(current.cer_low, current.cer_high)
+        parts += [f"**CER {_pct(current.cer)}** (95% CI {ci}),"
+                  " micro-averaged over pages, lines aligned by position before counting edits.",
+                  "", "| source | CER | pages |", "|---|---|---|"]
+        parts += [f"| {s} | {_pct(cer)} | {n} |" for s, (cer, n) in current.by_source.items()]
+        parts.append("")
+    parts += [f"### CER trend, last {len(history)} runs", ""]
+    if chart_uri:
+        parts += [f"![CER trend]({chart_uri})", ""]
+    parts += [history_table(history, threshold), "", "### Lake", ""]
+    parts += [f"- {name}: `{path}`" for name, path in paths.items()]
+    return "\n".join(parts)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = None) -> Any:
+    """Publish the run's artifacts and events; return what the flow should return: the
+    summary, or a Completed state named ``Degraded`` carrying it when quality slipped."""
+    from prefect.artifacts import (
+        create_image_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+    from prefect.events import emit_event
+    from prefect.logging import get_run_logger
+    from prefect.runtime import flow_run
+    from prefect.states import Completed
+
+    settings = settings or PipelineSettings()
+    threshold = settings.cer_threshold
+    lake = Lake.open(summary.lake)
+    history = run_history(lake, settings.trend_runs)
+    alerts = alerts_for(summary.run_id, summary.cer, state.results, threshold)
+    png = trend_chart(history, threshold)
+    chart_key = f"_reports/{summary.run_id}/cer_trend.png"
+    lake.store.put(chart_key, png)
+    root = lake.uri.rstrip("/")
+    paths = {"tables": root, "CER samples": f"{root}/cer_samples/",
+             "trend chart": lake.store.uri(chart_key),
+             "audit pages awaiting transcription": f"{root}/_audit/pending/"}
+    markdown = report_markdown(summary, history, alerts, threshold, _data_uri(png), paths)
+    lake.store.put(f"_reports/{summary.run_id}/report.md",
+                   report_markdown(summary, history, alerts, threshold, "cer_trend.png",
+                                   paths).encode())
+    create_table_artifact(batch_table(state.results), key="ocr-batches",
+                          description=f"Batches of run {summary.run_id}")
+    create_markdown_artifact(markdown, key="ocr-quality-report",
+                             description=f"OCR quality of run {summary.run_id}")
+    create_image_artifact(_data_uri(png), key="ocr-cer-trend",
+                          description=f"CER trend up to run {summary.run_id}")
+    related = ([{"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                 "prefect.resource.role": "flow-run"}] if flow_run.id else [])
+    for alert in alerts:
+        subject = f"ocr.batch.{alert.batch_id}" if alert.batch_id else f"ocr.run.{alert.run_id}"
+        emit_event(DEGRADED_EVENT, resource={"prefect.resource.id": subject,
+                                             "ocr.run_id": alert.run_id},
+                   related=related,
+                   payload={"run_id": alert.run_id, "batch_id": alert.batch_id, "cer": alert.cer,
+                            "cer_low": alert.cer_low, "cer_high": alert.cer_high,
+                            "threshold": threshold, "lake": summary.lake})
+    if not alerts:
+        return summary
+    message = "OCR quality degraded: " + "; ".join(a.describe() for a in alerts)
+    get_run_logger().error(message)
+    return Completed(name="Degraded", message=message, data=summary)
