@@ -17,7 +17,7 @@ from prefect.states import State
 from flows import runtime
 from ocr_tasks.core import progress
 from ocr_tasks.core.config import PipelineSettings
-from ocr_tasks.core.errors import OcrPipelineError
+from ocr_tasks.core.errors import OcrPipelineError, RunFailed
 from ocr_tasks.pipeline import job
 from ocr_tasks.pipeline.batch import BatchResult, record_batch_failure, run_batch
 from ocr_tasks.pipeline.discovery import Probe, SourceRef
@@ -50,14 +50,6 @@ def ocr_batch(spec: BatchSpec) -> BatchResult:
     return run_batch(spec)
 
 
-class BatchesFailed(RuntimeError):
-    """Raised at the end of a run some of whose batches failed for good."""
-
-    def __init__(self, summary: job.RunSummary) -> None:
-        super().__init__(summary.describe())
-        self.summary = summary
-
-
 def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummary | State:
     logger = get_run_logger()
     if gpu is None:
@@ -86,7 +78,7 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
     logger.info(summary.describe())
     outcome = monitoring.publish_run(summary, state)  # artifacts, events, Degraded state
     if summary.failed_batches:
-        raise BatchesFailed(summary)
+        raise RunFailed(summary.describe())
     return outcome
 
 

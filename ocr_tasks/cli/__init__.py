@@ -1,7 +1,9 @@
 """``ocr-pipeline`` console script.
 
 Each subcommand lives in the module that owns its logic and exposes ``register(subparsers)``;
-this file only lists them, so the CLI stays a thin table of contents. Modules are imported
+this file only lists them, so the CLI stays a thin table of contents. Expected failures
+(``OcrPipelineError``) end here as one line and the exit code ``core.errors.exit_code`` maps
+them to; ``--debug`` shows the traceback. Modules are imported
 lazily so ``ocr-pipeline --help`` does not load torch or Prefect.
 """
 
@@ -11,6 +13,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from ocr_tasks.core.errors import ExitCode, OcrPipelineError, exit_code
 
 # subcommand -> module exposing register(subparsers) and the handler set via set_defaults(func=...)
 COMMANDS: dict[str, str] = {
@@ -26,10 +30,14 @@ COMMANDS: dict[str, str] = {
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ocr-pipeline", description="Batch OCR for scanned document archives."
+        prog="ocr-pipeline", description="Batch OCR for scanned document archives.",
+        epilog="Exit codes: " + ", ".join(f"{c.value} {c.name.lower()}" for c in ExitCode),
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    first = next((a for a in argv if not a.startswith("-")), None)
+    wanted = first if first in COMMANDS else None
     registered: set[str] = set()
     for name, module_name in COMMANDS.items():
         if module_name in registered:
@@ -49,8 +57,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+        return ExitCode.BAD_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except OcrPipelineError as e:
+        if args.debug:
+            raise
+        print(f"error ({e.kind}): {e.message}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -56,22 +56,14 @@ def build_engine(name: str, backend: str | None = None, threads: int | None = No
 
 
 def run(args: argparse.Namespace) -> int:
-    from ocr_tasks.core.errors import InputError, OcrPipelineError
+    from ocr_tasks.core.errors import InputError
     from ocr_tasks.evaluation.funsd import evaluate_funsd, summary_only
 
     if args.limit is not None and args.limit < 1:
-        print("error: --limit must be at least 1", file=sys.stderr)
-        return 2
+        raise InputError("--limit must be at least 1")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    try:
-        engine = build_engine(args.engine, args.backend, args.threads)
-        result = evaluate_funsd(args.data, engine, limit=args.limit, progress=progress)
-    except InputError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        return 2
-    except OcrPipelineError as e:
-        print(f"error ({e.kind}): {e.message}", file=sys.stderr)
-        return 1
+    engine = build_engine(args.engine, args.backend, args.threads)
+    result = evaluate_funsd(args.data, engine, limit=args.limit, progress=progress)
     if args.json_out is not None:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

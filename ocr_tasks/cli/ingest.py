@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
+from ocr_tasks.cli.args import uri, when
 from ocr_tasks.core.config import PipelineSettings
-
-
-def _uri(value: str) -> str:
-    """Local paths become absolute so worker processes resolve them identically."""
-    return value if "://" in value else os.path.abspath(value)
-
-
-def _when(value: str) -> datetime:
-    """ISO date or datetime; naive values are UTC."""
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,8 +28,8 @@ def register(sub: Any) -> None:
     ingest.set_defaults(func=run, flow_name="nightly_ingest")
     backfill = sub.add_parser("backfill", help="backfill an archive prefix (resumable)")
     _common(backfill)
-    backfill.add_argument("--since", type=_when, help="only objects modified at or after T (ISO)")
-    backfill.add_argument("--until", type=_when, help="only objects modified before T (ISO)")
+    backfill.add_argument("--since", type=when, help="only objects modified at or after T (ISO)")
+    backfill.add_argument("--until", type=when, help="only objects modified before T (ISO)")
     backfill.add_argument("--limit", type=int, help="at most N documents")
     backfill.set_defaults(func=run, flow_name="backfill")
 
@@ -68,10 +56,11 @@ def _progress_bar(enabled: bool) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from flows import runtime
-    from flows.ingest import BatchesFailed, backfill, nightly_ingest
+    from flows.ingest import backfill, nightly_ingest
+    from ocr_tasks.core.errors import ExitCode, OcrPipelineError, exit_code
 
     params: dict[str, Any] = {
-        "source": _uri(args.source), "lake": _uri(args.lake), "batch_pages": args.batch_pages,
+        "source": uri(args.source), "lake": uri(args.lake), "batch_pages": args.batch_pages,
         "max_in_flight": args.max_in_flight,
     }
     if args.flow_name == "backfill":
@@ -88,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         unsubscribe()
-    if isinstance(outcome, BatchesFailed):
-        print(f"run FAILED ({api_url}): {outcome.summary.describe()}", file=sys.stderr)
-        return 1
+    if isinstance(outcome, OcrPipelineError):
+        print(f"run FAILED ({api_url}): {outcome.message}", file=sys.stderr)
+        return exit_code(outcome)
     if isinstance(outcome, BaseException):
         print(f"run FAILED ({api_url}): {type(outcome).__name__}: {outcome}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     print(outcome.describe())
     print(f"tables: {params['lake']}/{{documents,pages,lines,words,errors,cer_samples,runs,batches}}")
     print(f"Prefect API: {api_url}")
-    return 0
+    return ExitCode.OK

@@ -61,7 +61,7 @@ def ocr_file(path: Path, engine: Any, dpi: int) -> tuple[Any, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from ocr_tasks.core.config import EngineSettings
-    from ocr_tasks.core.errors import InputError, OcrPipelineError
+    from ocr_tasks.core.errors import ExitCode, InputError
     from ocr_tasks.engine.predictor import get_engine
 
     overrides = {
@@ -69,24 +69,20 @@ def run(args: argparse.Namespace) -> int:
         if v is not None
     }
     settings = EngineSettings(**overrides)
-    status = 0
+    status = ExitCode.OK
     documents = []
-    try:
-        engine = get_engine(settings)
-        for path in args.files:
-            try:
-                document, failures = ocr_file(path, engine, settings.dpi)
-            except InputError as e:
-                print(f"error: {path}: {e.kind}: {e.message}", file=sys.stderr)
-                status = 1
-                continue
-            for message in failures:
-                print(f"error: {message}", file=sys.stderr)
-                status = 1
-            documents.append(document.to_dict())
-    except OcrPipelineError as e:
-        print(f"error ({e.kind}): {e.message}", file=sys.stderr)
-        return 1
+    engine = get_engine(settings)
+    for path in args.files:
+        try:
+            document, failures = ocr_file(path, engine, settings.dpi)
+        except InputError as e:
+            print(f"error: {path}: {e.kind}: {e.message}", file=sys.stderr)
+            status = ExitCode.FAILED
+            continue
+        for message in failures:
+            print(f"error: {message}", file=sys.stderr)
+            status = ExitCode.FAILED
+        documents.append(document.to_dict())
     payload = documents[0] if len(args.files) == 1 and documents else documents
     text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     if args.json_out is not None:

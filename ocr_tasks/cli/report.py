@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
+from ocr_tasks.cli.args import uri
 from ocr_tasks.core.config import PipelineSettings
-
-
-def _lake(value: str) -> str:
-    return value if "://" in value else os.path.abspath(value)
 
 
 def register(sub: Any) -> None:
     defaults = PipelineSettings()
     report = sub.add_parser("report", help="quality and throughput history per run")
-    report.add_argument("--lake", required=True, type=_lake, help="folder or s3://bucket/prefix")
+    report.add_argument("--lake", required=True, type=uri, help="folder or s3://bucket/prefix")
     report.add_argument("--last", type=int, default=defaults.trend_runs, help="runs shown")
     report.add_argument("--calibration", action="store_true",
                         help="also: confidence vs. observed errors, and a review threshold")
@@ -24,7 +20,7 @@ def register(sub: Any) -> None:
                         help="page CER above which a page should go to review")
     report.set_defaults(func=run_report)
     audit = sub.add_parser("audit-import", help="score returned audit transcriptions")
-    audit.add_argument("--lake", required=True, type=_lake, help="folder or s3://bucket/prefix")
+    audit.add_argument("--lake", required=True, type=uri, help="folder or s3://bucket/prefix")
     audit.set_defaults(func=run_audit_import)
 
 

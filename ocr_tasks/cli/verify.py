@@ -6,11 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ocr_tasks.cli.ingest import _uri
-
-# Exit codes: 0 every invariant holds, 1 problems listed, 2 the lake or source cannot be read.
-EXIT_PROBLEMS = 1
-EXIT_STORAGE = 2
+from ocr_tasks.cli.args import uri
 
 
 def register(sub: Any) -> None:
@@ -22,21 +18,17 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ocr_tasks.core.errors import StorageError
+    from ocr_tasks.core.errors import ExitCode
     from ocr_tasks.io.storage import open_store
     from ocr_tasks.lake.tables import Lake
     from ocr_tasks.lake.verify import verify_lake
 
-    try:
-        source = open_store(_uri(args.source)) if args.source else None
-        report = verify_lake(Lake.open(_uri(args.lake)), source)
-    except StorageError as e:
-        print(f"verify cannot read the lake or source: {e.message}", file=sys.stderr)
-        return EXIT_STORAGE
+    source = open_store(uri(args.source)) if args.source else None
+    report = verify_lake(Lake.open(uri(args.lake)), source)
     for problem in report.problems[: args.max_problems]:
         print(f"  {problem}", file=sys.stderr)
     hidden = len(report.problems) - args.max_problems
     if hidden > 0:
         print(f"  ... and {hidden} more", file=sys.stderr)
     print(report.describe())
-    return 0 if report.ok else EXIT_PROBLEMS
+    return ExitCode.OK if report.ok else ExitCode.FAILED

@@ -8,7 +8,19 @@ orchestrator retries the batch.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """Exit status of every ``ocr-pipeline`` command; the README's table lists the same."""
+
+    OK = 0
+    FAILED = 1  # the command ran and found failures: failed batches, verify problems, bad files
+    BAD_INPUT = 2  # arguments or input the user must fix (argparse's usage errors are 2 too)
+    STORAGE = 3  # object storage unreachable, refused or unreadable
+    DEGRADED = 4  # the run completed, but its measured quality is below the threshold
+    MODEL = 5  # model weights missing or inconsistent: a deployment fault
 
 
 class OcrPipelineError(Exception):
@@ -52,6 +64,18 @@ class RenderTimeout(InputError):
     kind = "timeout"
 
 
+class InvalidKey(InputError, ValueError):
+    """A key that is absolute, escapes the root with '..', or is otherwise not a plain path."""
+
+    kind = "invalid_key"
+
+
+class SchemaError(OcrPipelineError, ValueError):
+    """Rows that do not match a table's schema: a bug in the caller, never retried."""
+
+    kind = "schema"
+
+
 class StorageError(OcrPipelineError):
     """Object storage failed; usually transient, so the batch is retried."""
 
@@ -77,6 +101,12 @@ class ModelError(OcrPipelineError):
     kind = "model"
 
 
+class RunFailed(OcrPipelineError):
+    """A run ended with batches that failed for good (their documents have error rows)."""
+
+    kind = "run_failed"
+
+
 def error_kind(exc: BaseException) -> str:
     """The stable kind of any exception (unknown ones are ``internal``)."""
     return exc.kind if isinstance(exc, OcrPipelineError) else "internal"
@@ -84,3 +114,14 @@ def error_kind(exc: BaseException) -> str:
 
 def is_retryable(exc: BaseException) -> bool:
     return exc.retryable if isinstance(exc, OcrPipelineError) else False
+
+
+def exit_code(exc: BaseException) -> ExitCode:
+    """The one mapping from a fault to a command's exit status."""
+    if isinstance(exc, InputError):
+        return ExitCode.BAD_INPUT
+    if isinstance(exc, StorageError):
+        return ExitCode.STORAGE
+    if isinstance(exc, ModelError):
+        return ExitCode.MODEL
+    return ExitCode.FAILED

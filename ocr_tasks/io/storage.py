@@ -23,18 +23,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ocr_tasks.core.config import S3Settings
-from ocr_tasks.core.errors import InputError, StorageError, StorageUnreachable, Unreadable
+from ocr_tasks.core.errors import InvalidKey, StorageError, StorageUnreachable, Unreadable
 
 log = logging.getLogger(__name__)
 
 _TMP_PREFIX = ".ocr-tmp-"  # in-flight local writes; never listed
 _CHUNK = 1 << 20  # streaming chunk for S3 downloads
-
-
-class InvalidKey(InputError, ValueError):
-    """A key that is absolute, escapes the root with '..', or is otherwise not a plain path."""
-
-    kind = "invalid_key"
 
 
 @dataclass(frozen=True)

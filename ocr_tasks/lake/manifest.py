@@ -9,15 +9,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from ocr_tasks.lake.tables import Lake
 
 FINAL_STATUSES = ("ok", "partial", "duplicate")
 
+# (source uri, size, etag or mtime): what identifies an unchanged source object unread.
+Fingerprint = tuple[str, int, str]
+
+
+def fingerprint(uri: str, size: int, etag: str | None, mtime: datetime | None) -> Fingerprint:
+    """The one document fingerprint, for listed objects and ``documents`` rows alike."""
+    return (uri, int(size or 0), etag or (mtime.isoformat() if mtime else ""))
+
+
+def row_fingerprint(row: dict[str, Any]) -> Fingerprint:
+    """The fingerprint of a ``documents`` row."""
+    return fingerprint(row["source_uri"], row["bytes"], row["source_etag"], row["source_mtime"])
+
 
 @dataclass
 class Manifest:
-    done_fingerprints: set[tuple[str, int, str]] = field(default_factory=set)
+    done_fingerprints: set[Fingerprint] = field(default_factory=set)
     done_doc_ids: set[str] = field(default_factory=set)
     covered: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
@@ -45,21 +60,20 @@ def load_manifest(lake: Lake) -> Manifest:
     manifest = Manifest()
     covered: dict[str, list[tuple[int, int]]] = defaultdict(list)
     total_pages: dict[str, int] = {}
-    fingerprints: dict[str, set[tuple[str, int, str]]] = defaultdict(set)
+    fingerprints: dict[str, set[Fingerprint]] = defaultdict(set)
     for row in docs:
         doc_id = row["doc_id"]
-        etag_or_mtime = row["source_etag"] or (row["source_mtime"].isoformat() if row["source_mtime"] else "")
-        fingerprint = (row["source_uri"], int(row["bytes"]), etag_or_mtime)
+        fp = row_fingerprint(row)
         status = row["status"]
         if status in FINAL_STATUSES:
             if status == "duplicate":
-                manifest.done_fingerprints.add(fingerprint)
+                manifest.done_fingerprints.add(fp)
                 continue
             covered[doc_id].append((int(row["page_start"]), int(row["page_end"])))
             total_pages[doc_id] = int(row["pages"] or 0)
-            fingerprints[doc_id].add(fingerprint)
+            fingerprints[doc_id].add(fp)
         elif (doc_id, row["batch_id"]) not in retryable_batches:
-            manifest.done_fingerprints.add(fingerprint)  # failed for good: do not retry
+            manifest.done_fingerprints.add(fp)  # failed for good: do not retry
             manifest.done_doc_ids.add(doc_id)
     for doc_id, ranges in covered.items():
         if not missing_ranges(ranges, total_pages[doc_id]):

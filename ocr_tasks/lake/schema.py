@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from ocr_tasks.core.errors import SchemaError
+
 TS = pa.timestamp("us", tz="UTC")
 POLYGON = pa.list_(pa.float32())
 
@@ -89,10 +91,6 @@ TABLES: tuple[str, ...] = (
 )  # fmt: skip
 
 PARTITION_COLUMN = "ingest_date"
-
-
-class SchemaError(ValueError):
-    """Rows that do not match a table's schema: a bug in the caller, never retried."""
 
 
 def schema(name: str) -> pa.Schema:

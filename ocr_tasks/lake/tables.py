@@ -17,11 +17,9 @@ does so at flow start) to remove data files that no commit claims.
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -29,10 +27,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.config import S3Settings
 from ocr_tasks.core.errors import StorageError
 from ocr_tasks.document import Page
 from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.lake.commits import CommitRecord, TableFile
 from ocr_tasks.lake.schema import (
     PARTITION_COLUMN,
     SCHEMAS,
@@ -45,11 +45,8 @@ from ocr_tasks.lake.schema import (
 )
 
 COMMITS = "_commits"
-COMMIT_FORMAT = 1
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _TIMINGS = ("rasterize", "preprocess", "detect", "recognize")
-# Reads of many small objects (commit records, batch files) are latency-bound on S3.
-READ_THREADS = 16
 
 __all__ = [
     "TABLES",
@@ -125,7 +122,7 @@ class Lake:
 
     # ----------------------------------------------------------------------------- write
 
-    def write_batch(self, ctx: BatchContext, rows: dict[str, list[dict[str, Any]]]) -> dict:
+    def write_batch(self, ctx: BatchContext, rows: dict[str, list[dict[str, Any]]]) -> CommitRecord:
         """Write one batch's tables (data first, then the commit record); returns the record.
 
         Every table given appears in the record with its row count; only non-empty tables get
@@ -137,24 +134,16 @@ class Lake:
             raise SchemaError(f"write_batch cannot write tables {unknown} (runs: use write_run)")
         tables = {name: rows_to_table(name, rows[name]) for name in rows}  # validate all first
         previous = self.commit_record(ctx.batch_id)
-        record: dict[str, Any] = {
-            "format": COMMIT_FORMAT,
-            "batch_id": ctx.batch_id,
-            "run_id": ctx.run_id,
-            "ingest_date": ctx.ingest_date,
-            "model_version": ctx.model_version,
-            "tables": {},
-            "files": [],
-        }
+        written: dict[str, TableFile] = {}
         for name, table in tables.items():
             key = data_key(name, ctx.ingest_date, ctx.batch_id) if table.num_rows else None
             if key is not None:
                 self.store.put(key, _parquet_bytes(table))
-                record["files"].append(key)
-            record["tables"][name] = {"rows": table.num_rows, "file": key}
-        record["committed_at"] = _now().isoformat()
-        self.store.put(self._commit_key(ctx.batch_id), json.dumps(record, indent=1).encode())
-        for stale in sorted(set(previous["files"] if previous else ()) - set(record["files"])):
+            written[name] = TableFile(table.num_rows, key)
+        record = CommitRecord(ctx.batch_id, ctx.run_id, ctx.ingest_date, ctx.model_version,
+                              written, _now().isoformat())
+        self.store.put(self._commit_key(ctx.batch_id), record.to_json())
+        for stale in sorted(set(previous.files if previous else ()) - set(record.files)):
             self.store.delete(stale)
         return record
 
@@ -176,31 +165,25 @@ class Lake:
     def _commit_key(batch_id: str) -> str:
         return f"{COMMITS}/{_check_id(batch_id, 'batch_id')}.json"
 
-    def commit_record(self, batch_id: str) -> dict | None:
+    def commit_record(self, batch_id: str) -> CommitRecord | None:
         """The batch's commit record, or None if it is not committed."""
         key = self._commit_key(batch_id)
         if not self.store.exists(key):
             return None
         return self._load_commit(key)
 
-    def _load_commit(self, key: str) -> dict:
-        try:
-            record = json.loads(self.store.get(key))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise StorageError(f"commit record {self.store.uri(key)} is not valid JSON") from e
-        if not isinstance(record, dict) or "files" not in record:
-            raise StorageError(f"commit record {self.store.uri(key)} has no file list")
-        return record
+    def _load_commit(self, key: str) -> CommitRecord:
+        return CommitRecord.from_json(self.store.get(key), self.store.uri(key))
 
     def is_committed(self, batch_id: str) -> bool:
         return self.store.exists(self._commit_key(batch_id))
 
-    def commits(self) -> list[dict]:
+    def commits(self) -> list[CommitRecord]:
         """All commit records, by batch id (fetched in parallel: one small object each)."""
         keys = [i.key for i in self.store.list(f"{COMMITS}/") if i.key.endswith(".json")]
-        return _parallel(self._load_commit, keys)
+        return parallel_map(self._load_commit, keys)
 
-    def _table_files(self, name: str) -> list[tuple[str, str]]:
+    def committed_files(self, name: str) -> list[tuple[str, str]]:
         """(key, ingest_date) of the readable files of a table: committed ones, or all runs."""
         if name == "runs":
             return [
@@ -210,9 +193,9 @@ class Lake:
             ]
         files = []
         for record in self.commits():
-            entry = record.get("tables", {}).get(name)
-            if entry and entry.get("file"):
-                files.append((entry["file"], record["ingest_date"]))
+            entry = record.tables.get(name)
+            if entry and entry.file:
+                files.append((entry.file, record.ingest_date))
         return sorted(files)
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -224,14 +207,27 @@ class Lake:
         if bad:
             raise SchemaError(f"{name} has no columns {bad}")
         read_columns = [c for c in wanted if c != PARTITION_COLUMN]
-        parts = _parallel(
-            lambda f: self._read_file(name, f[0], f[1], read_columns), self._table_files(name)
+        parts = parallel_map(
+            lambda f: self._read_file(name, f[0], f[1], read_columns), self.committed_files(name)
         )
         if not parts:
             table = empty(name).append_column(PARTITION_COLUMN, pa.array([], pa.string()))
         else:
             table = pa.concat_tables(parts)
         return table.select(wanted)
+
+    def read_batches(self, name: str, batch_ids: Iterable[str], columns: list[str]) -> pa.Table:
+        """One table's rows of these committed batches only (uncommitted ones are skipped)."""
+        files = []
+        for batch_id in batch_ids:
+            record = self.commit_record(batch_id)
+            entry = record.tables.get(name) if record else None
+            if record and entry and entry.file:
+                files.append((entry.file, record.ingest_date))
+        parts = parallel_map(lambda f: self._read_file(name, f[0], f[1], columns), files)
+        if not parts:
+            return empty(name).select(columns)
+        return pa.concat_tables(parts).select(columns)
 
     def _read_file(self, name: str, key: str, day: str, columns: list[str]) -> pa.Table:
         try:
@@ -263,7 +259,7 @@ class Lake:
         batch that another process is writing right now; use a grace period (e.g. 3600) when
         flows may run concurrently with the sweep.
         """
-        claimed = {key for record in self.commits() for key in record.get("files", [])}
+        claimed = {key for record in self.commits() for key in record.files}
         cutoff = time.time() - min_age_s
         removed = []
         for name in TABLES:
@@ -277,14 +273,6 @@ class Lake:
                 self.store.delete(info.key)
                 removed.append(info.key)
         return removed
-
-
-def _parallel(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """``[fn(x) for x in items]`` in order, over a few threads when there are many."""
-    if len(items) < 4:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(items))) as pool:
-        return list(pool.map(fn, items))
 
 
 def _partition_of(key: str) -> str:

@@ -25,24 +25,21 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.errors import StorageError, StorageUnreachable
 from ocr_tasks.io.storage import ObjectStore
-from ocr_tasks.lake.manifest import missing_ranges
+from ocr_tasks.lake.manifest import Fingerprint, missing_ranges, row_fingerprint
 from ocr_tasks.lake.schema import TABLES
-from ocr_tasks.lake.tables import READ_THREADS, Lake
+from ocr_tasks.lake.tables import Lake
 from ocr_tasks.pipeline.discovery import is_document_key, source_ref
-
-T = TypeVar("T")
-Fingerprint = tuple[str, int, str]
 
 # Columns verify reads per table; unique keys per table.
 COLUMNS: dict[str, list[str]] = {
@@ -104,20 +101,6 @@ class VerifyReport:
                 f"{self.batches} committed batches")
 
 
-def _pmap(fn: Callable[[Any], T], items: list[Any]) -> list[T]:
-    if len(items) < 4:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
-def row_fingerprint(row: dict[str, Any]) -> Fingerprint:
-    """The discovery fingerprint of a ``documents`` row (see ``SourceRef.fingerprint``)."""
-    mtime = row["source_mtime"]
-    return (row["source_uri"], int(row["bytes"] or 0),
-            row["source_etag"] or (mtime.isoformat() if mtime else ""))
-
-
 # ------------------------------------------------------------------------------ commits
 
 
@@ -128,16 +111,12 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
     report.batches = len(records)
     jobs: list[tuple[str, str, str, int]] = []  # (table, batch, key, rows)
     for record in records:
-        batch = str(record.get("batch_id"))
-        files = set()
-        for name, entry in sorted(record.get("tables", {}).items()):
-            if entry.get("file"):
-                files.add(entry["file"])
-                jobs.append((name, batch, entry["file"], int(entry.get("rows", -1))))
-            elif entry.get("rows"):
-                report.add("commit_incomplete", batch, f"{name}: {entry['rows']} rows but no file")
-        for key in sorted(set(record.get("files", [])) - files):
-            report.add("commit_incomplete", batch, f"{key} listed but no table claims it")
+        batch = record.batch_id
+        for name, entry in sorted(record.tables.items()):
+            if entry.file:
+                jobs.append((name, batch, entry.file, entry.rows))
+            elif entry.rows:
+                report.add("commit_incomplete", batch, f"{name}: {entry.rows} rows but no file")
 
     def read(job: tuple[str, str, str, int]) -> tuple[str, pa.Table | None]:
         name, batch, key, rows = job
@@ -161,7 +140,7 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
         return name, table
 
     parts: dict[str, list[pa.Table]] = defaultdict(list)
-    for name, table in _pmap(read, jobs):
+    for name, table in parallel_map(read, jobs):
         if table is not None and table.num_rows:
             parts[name].append(table)
     tables = {
@@ -169,7 +148,7 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
         else pa.table({c: [] for c in columns})
         for name, columns in COLUMNS.items()
     }
-    claimed = {key for record in records for key in record.get("files", [])}
+    claimed = {key for record in records for key in record.files}
     for name in TABLES:
         if name == "runs":
             continue

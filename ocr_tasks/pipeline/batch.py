@@ -283,17 +283,16 @@ def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: date
 
 def replayed_result(lake: Lake, spec: BatchSpec) -> BatchResult:
     """A batch committed by an earlier attempt: report it, write nothing."""
-    record = lake.commit_record(spec.batch_id) or {}
-    tables = record.get("tables", {})
+    record = lake.commit_record(spec.batch_id)
     return BatchResult(
         batch_id=spec.batch_id,
-        run_id=str(record.get("run_id", spec.run_id)),
+        run_id=record.run_id if record else spec.run_id,
         documents=spec.documents,
-        pages=int(tables.get("pages", {}).get("rows", 0)),
-        errors=int(tables.get("errors", {}).get("rows", 0)),
+        pages=record.rows("pages") if record else 0,
+        errors=record.rows("errors") if record else 0,
         seconds=0.0,
         worker=worker_name(),
-        model_version=str(record.get("model_version", "")),
+        model_version=record.model_version if record else "",
         replayed=True,
     )
 

@@ -20,8 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ocr_tasks.core.config import LimitSettings
-from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
-from ocr_tasks.io.storage import InvalidKey, ObjectInfo, ObjectStore
+from ocr_tasks.core.errors import InvalidKey, OcrPipelineError, TooLarge, error_kind
+from ocr_tasks.io.storage import ObjectInfo, ObjectStore
+from ocr_tasks.lake.manifest import Fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ class SourceRef:
     etag: str | None = None
 
     @property
-    def fingerprint(self) -> tuple[str, int, str]:
+    def fingerprint(self) -> Fingerprint:
         """What identifies an unchanged object without reading it."""
-        return (self.uri, self.size, self.etag or self.mtime.isoformat())
+        return fingerprint(self.uri, self.size, self.etag, self.mtime)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def is_document_key(key: str) -> bool:
 
 def list_candidates(
     store: ObjectStore,
-    known_fingerprints: set[tuple[str, int, str]],
+    known_fingerprints: set[Fingerprint],
     *,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -9,15 +9,12 @@ samples of every source, with a bootstrap interval over pages.
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import pyarrow.parquet as pq
 
 from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.document import Page
@@ -60,14 +57,8 @@ def micro_cer(rows: Iterable[dict[str, Any]]) -> tuple[float | None, float | Non
 
 def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
     """The page rows of these committed batches' ``cer_samples``, reading only their files."""
-    rows: list[dict[str, Any]] = []
-    for batch_id in batch_ids:
-        entry = ((lake.commit_record(batch_id) or {}).get("tables") or {}).get("cer_samples")
-        if entry and entry.get("file"):
-            table = pq.read_table(io.BytesIO(lake.store.get(entry["file"])),
-                                  columns=["source", "level", "edits", "ref_chars"])
-            rows.extend(r for r in table.to_pylist() if r["level"] == "page")
-    return rows
+    table = lake.read_batches("cer_samples", batch_ids, ["source", "level", "edits", "ref_chars"])
+    return [r for r in table.to_pylist() if r["level"] == "page"]
 
 
 class BatchQuality:

@@ -101,8 +101,8 @@ def run_history(lake: Lake, last: int) -> list[RunQuality]:
     runs = sorted(lake.read_table("runs").to_pylist(), key=lambda r: r["started_at"])[-last:]
     batches: dict[str, list[str]] = {r["run_id"]: [] for r in runs}
     for record in lake.commits():
-        if record.get("run_id") in batches:
-            batches[record["run_id"]].append(record["batch_id"])
+        if record.run_id in batches:
+            batches[record.run_id].append(record.batch_id)
     history = []
     for run in runs:
         samples = batch_samples(lake, batches[run["run_id"]])

@@ -129,7 +129,7 @@ def test_flow_process_killed_then_rerun_does_only_the_missing_batches(
         os.killpg(first.pid, signal.SIGKILL)  # the flow process and its Dask workers
         first.wait(timeout=30)
     lake = Lake.open(str(lake_dir))
-    done_before = {r["batch_id"] for r in lake.commits()}
+    done_before = {r.batch_id for r in lake.commits()}
     assert 1 <= len(done_before) < 6, "kill the run mid-way"
     before = verify_lake(lake, open_store(str(src)))
     assert {p.kind for p in before.problems} <= {"missing", "uncommitted_file"}

@@ -102,7 +102,7 @@ def test_lake_on_s3(s3_endpoint: S3Server, prefix: str) -> None:
         "cer_high": None, "worker": "w1", "model_version": "v1",
     }  # fmt: skip
     record = lake.write_batch(ctx, {"batches": [row], "errors": []})
-    assert record["files"] == ["batches/ingest_date=2026-01-02/batch-0001.parquet"]
+    assert record.files == ["batches/ingest_date=2026-01-02/batch-0001.parquet"]
     assert lake.is_committed("batch-0001")
     table = lake.read_table("batches")
     assert table.num_rows == 1 and table.column("ingest_date").to_pylist() == ["2026-01-02"]

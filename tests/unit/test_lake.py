@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ocr_tasks.document import Line, Page, Word, box_polygon
+from ocr_tasks.lake.commits import TableFile
 from ocr_tasks.lake.schema import SchemaError, rows_to_table
 from ocr_tasks.lake.tables import SCHEMAS, TABLES, BatchContext, Lake, page_rows
 
@@ -110,13 +111,10 @@ def test_page_rows_match_schemas() -> None:
 def test_write_commit_read_round_trip(lake: Lake) -> None:
     record = lake.write_batch(CTX, batch_rows(CTX, ["d1", "d2"]))
     assert lake.is_committed("b-0001") and not lake.is_committed("b-0002")
-    assert record["tables"]["pages"] == {
-        "rows": 4,
-        "file": "pages/ingest_date=2026-03-04/b-0001.parquet",
-    }
-    assert record["tables"]["errors"] == {"rows": 0, "file": None}  # listed, no file
-    assert "errors/ingest_date=2026-03-04/b-0001.parquet" not in record["files"]
-    assert record["run_id"] == "run-1" and record["committed_at"]
+    assert record.tables["pages"] == TableFile(4, "pages/ingest_date=2026-03-04/b-0001.parquet")
+    assert record.tables["errors"] == TableFile(0, None)  # listed, no file
+    assert "errors/ingest_date=2026-03-04/b-0001.parquet" not in record.files
+    assert record.run_id == "run-1" and record.committed_at
     assert lake.commits() == [record]
     assert lake.commit_record("b-0001") == record and lake.commit_record("b-0002") is None
 
