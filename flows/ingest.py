@@ -89,22 +89,28 @@ def default_task_runner() -> Any:
     return runtime.dask_task_runner(settings.workers, settings.dask_address)
 
 
+def _sizes(batch_pages: int | None, max_in_flight: int | None) -> dict[str, int]:
+    """Flow parameters left unset take the settings' defaults (``OCR_BATCH_PAGES`` ...)."""
+    given = {"batch_pages": batch_pages, "max_in_flight": max_in_flight}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 @flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner())
-def nightly_ingest(source: str, lake: str, batch_pages: int = 64, max_in_flight: int = 8,
-                   gpu: bool | None = None) -> job.RunSummary:
+def nightly_ingest(source: str, lake: str, batch_pages: int | None = None,
+                   max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary:
     """OCR every document under ``source`` that the lake's manifest does not hold yet."""
     return ingest(job.IngestRequest(source=source, lake=lake, flow="nightly_ingest",
-                                    batch_pages=batch_pages, max_in_flight=max_in_flight), gpu)
+                                    **_sizes(batch_pages, max_in_flight)), gpu)
 
 
 @flow(name="backfill", log_prints=True, task_runner=default_task_runner())
 def backfill(source: str, lake: str, since: datetime | None = None, until: datetime | None = None,
-             limit: int | None = None, batch_pages: int = 64, max_in_flight: int = 8,
-             gpu: bool | None = None) -> job.RunSummary:
+             limit: int | None = None, batch_pages: int | None = None,
+             max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary:
     """OCR an archive prefix, optionally a modified-time window, at most ``limit`` documents.
 
     Resumable: committed batches are skipped, so re-running after a crash does only the rest.
     """
     return ingest(job.IngestRequest(source=source, lake=lake, flow="backfill", since=since,
-                                    until=until, limit=limit, batch_pages=batch_pages,
-                                    max_in_flight=max_in_flight), gpu)
+                                    until=until, limit=limit,
+                                    **_sizes(batch_pages, max_in_flight)), gpu)

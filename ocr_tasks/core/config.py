@@ -6,18 +6,30 @@ deployments and the CLI share one source of truth. Credentials never have defaul
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["auto", "onnx", "torch"]
+Charset = Literal["latin", "full"]
+# 'auto', 'cpu', 'cuda' or 'cuda:N'
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 
 
 class S3Settings(BaseSettings):
     """S3-compatible endpoint (AWS, MinIO, SeaweedFS). Env prefix ``OCR_S3_``; the standard
     ``AWS_*`` variables are honoured by boto3 when these are unset."""
 
-    model_config = SettingsConfigDict(env_prefix="OCR_S3_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="OCR_S3_", extra="ignore", populate_by_name=True)
 
-    endpoint_url: str | None = Field(None, description="e.g. http://127.0.0.1:8333; None = AWS")
-    region: str = Field("us-east-1", description="Region name sent to the endpoint.")
+    endpoint_url: str | None = Field(
+        None, description="e.g. http://127.0.0.1:8333; None = AWS. Also AWS_ENDPOINT_URL.",
+        validation_alias=AliasChoices("OCR_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
+    region: str = Field(
+        "us-east-1", description="Region sent to the endpoint. Also AWS_DEFAULT_REGION/AWS_REGION.",
+        validation_alias=AliasChoices("OCR_S3_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"))
     access_key_id: SecretStr | None = Field(None, description="Falls back to AWS_ACCESS_KEY_ID.")
     secret_access_key: SecretStr | None = Field(None, description="Falls back to AWS_SECRET_ACCESS_KEY.")
     max_attempts: int = Field(8, description="botocore retry attempts for 5xx/throttling/resets.")
@@ -40,15 +52,20 @@ class LimitSettings(BaseSettings):
 class EngineSettings(BaseSettings):
     """OCR engine choices. Env prefix ``OCR_ENGINE_``."""
 
-    model_config = SettingsConfigDict(env_prefix="OCR_ENGINE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="OCR_ENGINE_", extra="ignore", populate_by_name=True)
 
-    backend: str = Field("auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx).")
-    device: str = Field("auto", description="'cpu', 'cuda', 'cuda:N' or 'auto'.")
+    backend: Backend = Field("auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx).")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description="'cpu', 'cuda', 'cuda:N' or 'auto'.")
     threads: int = Field(1, description="Intra-op threads per worker process; scale by processes.")
     dpi: int = Field(200, description="PDF render resolution.")
     max_side: int = Field(2400, description="Longest side fed to the detector (pixels).")
     rec_batch_size: int = Field(4, description="Line crops per recognizer call (CPU).")
     rec_batch_size_gpu: int = Field(256, description="Line crops per recognizer call (CUDA).")
+    pages_per_call: int = Field(4, description="Pages per engine call on CPU (lines batch across them).")
+    pages_per_call_gpu: int = Field(16, description="Pages per engine call on CUDA.")
+    model_cache: Path | None = Field(
+        None, description="Folder of exported ONNX files; default ~/.cache/ocr-pipeline.",
+        validation_alias=AliasChoices("OCR_ENGINE_MODEL_CACHE", "OCR_MODEL_CACHE"))
     onnx_memory_arena: bool = Field(
         False, description="onnxruntime CPU memory arena: a little faster, far more resident memory.")
     half_precision: bool = Field(True, description="fp16 on CUDA.")
@@ -58,7 +75,7 @@ class EngineSettings(BaseSettings):
     normalize_contrast: bool = Field(False, description="Stretch contrast (measured: no gain on FUNSD).")
     denoise: bool = Field(False, description="Median denoise before detection.")
     upscale_below_dpi: int = Field(150, description="Upscale pages scanned below this dpi.")
-    charset: str = Field(
+    charset: Charset = Field(
         "latin", description="Recognizer classes: 'latin' (European scripts; its head is ~50x "
         "cheaper) or 'full' (the original charset with CJK). Part of the model version.")
 

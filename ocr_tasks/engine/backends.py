@@ -136,14 +136,23 @@ def exported_onnx_paths(charset: str | None = None) -> dict[str, Path]:
     return {kind: models.export_onnx(kind, variant=variant) for kind in KINDS}
 
 
+def resolve_device(settings: EngineSettings) -> str:
+    """The device the engine runs on: 'auto' becomes 'cuda' when a GPU is present, and the
+    onnx backend always runs on 'cpu'. Batch sizes follow this, never the raw setting."""
+    cuda = settings.device.startswith("cuda") or (settings.device == "auto" and _cuda_available())
+    if settings.backend == "onnx" or not cuda:
+        return "cpu"
+    return settings.device if settings.device != "auto" else "cuda"
+
+
 def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
     """'auto': torch on CUDA (fp16, big recognizer batches) when a GPU is present, else
     onnxruntime on CPU; 'onnx' / 'torch' force one (torch honours ``settings.device``)."""
     settings = settings or EngineSettings()
+    device = resolve_device(settings)
     choice = settings.backend
-    cuda = settings.device.startswith("cuda") or (settings.device == "auto" and _cuda_available())
     if choice == "auto":
-        choice = "torch" if cuda else "onnx"
+        choice = "torch" if device.startswith("cuda") else "onnx"
     if choice == "onnx":
         return OnnxBackend(
             exported_onnx_paths(settings.charset),
@@ -152,7 +161,6 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             memory_arena=settings.onnx_memory_arena,
         )
     if choice == "torch":
-        device = settings.device if settings.device != "auto" else ("cuda" if cuda else "cpu")
         on_gpu = device.startswith("cuda")
         return TorchBackend(
             device,

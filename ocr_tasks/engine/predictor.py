@@ -21,7 +21,7 @@ from ocr_tasks.document import Line, Page, Word
 from ocr_tasks.engine import models
 from ocr_tasks.engine import postprocess as post
 from ocr_tasks.engine import preprocess as pre
-from ocr_tasks.engine.backends import InferenceBackend, select_backend
+from ocr_tasks.engine.backends import InferenceBackend, resolve_device, select_backend
 from ocr_tasks.page_image import PageImage
 
 ORIENTATION_SAMPLES = 24  # longest lines voted on for the page's 0/180 orientation
@@ -66,6 +66,14 @@ class OcrEngine:
         self.charset = models.charset(self.settings.charset)
         self.model_name = models.MODEL_NAME
         self.model_version = models.model_version(self.settings.charset)
+        self.device = resolve_device(self.settings)
+
+    @property
+    def pages_per_call(self) -> int:
+        """Pages to hand over at once: recognition batches lines across them."""
+        if self.device.startswith("cuda"):
+            return self.settings.pages_per_call_gpu
+        return self.settings.pages_per_call
 
     # --- public API ----------------------------------------------------------------------
 

@@ -257,14 +257,14 @@ class S3Store(ObjectStore):
         return boto3.session.Session().client("s3", **kwargs)
 
     def _custom_endpoint(self) -> bool:
-        return bool(self.settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"))
+        return bool(self.settings.endpoint_url)
 
     @property
     def endpoint(self) -> str:
         """The endpoint for messages (never credentials)."""
         if self._client is not None:
             return str(self._client.meta.endpoint_url)
-        return self.settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        return self.settings.endpoint_url or "AWS S3"
 
     def _full(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

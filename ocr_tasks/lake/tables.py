@@ -17,11 +17,9 @@ does so at flow start) to remove data files that no commit claims.
 from __future__ import annotations
 
 import io
-import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -30,9 +28,9 @@ import pyarrow.parquet as pq
 from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.config import S3Settings
 from ocr_tasks.core.errors import StorageError
-from ocr_tasks.document import Page
 from ocr_tasks.io.storage import ObjectStore, open_store
 from ocr_tasks.lake.commits import CommitRecord, TableFile
+from ocr_tasks.lake.rows import BatchContext, Row, as_dicts, check_id
 from ocr_tasks.lake.schema import (
     PARTITION_COLUMN,
     SCHEMAS,
@@ -45,48 +43,13 @@ from ocr_tasks.lake.schema import (
 )
 
 COMMITS = "_commits"
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-_TIMINGS = ("rasterize", "preprocess", "detect", "recognize")
 
 __all__ = [
     "TABLES",
     "SCHEMAS",
-    "BatchContext",
     "Lake",
     "SchemaError",
-    "page_rows",
 ]
-
-
-def _check_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
-        raise ValueError(f"{what} {value!r} must match {_ID_RE.pattern} (it names files)")
-    return value
-
-
-def _check_date(value: str) -> str:
-    try:
-        date.fromisoformat(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"ingest_date {value!r} must be YYYY-MM-DD") from e
-    if len(value) != 10:
-        raise ValueError(f"ingest_date {value!r} must be YYYY-MM-DD")
-    return value
-
-
-@dataclass(frozen=True)
-class BatchContext:
-    """What every row of a batch carries; fixed at planning time so retries are idempotent."""
-
-    run_id: str
-    batch_id: str
-    ingest_date: str
-    model_version: str
-
-    def __post_init__(self) -> None:
-        _check_id(self.run_id, "run_id")
-        _check_id(self.batch_id, "batch_id")
-        _check_date(self.ingest_date)
 
 
 def data_key(table: str, ingest_date: str, name: str) -> str:
@@ -122,7 +85,9 @@ class Lake:
 
     # ----------------------------------------------------------------------------- write
 
-    def write_batch(self, ctx: BatchContext, rows: dict[str, list[dict[str, Any]]]) -> CommitRecord:
+    def write_batch(
+        self, ctx: BatchContext, rows: Mapping[str, Sequence[Row | dict[str, Any]]]
+    ) -> CommitRecord:
         """Write one batch's tables (data first, then the commit record); returns the record.
 
         Every table given appears in the record with its row count; only non-empty tables get
@@ -132,7 +97,7 @@ class Lake:
         unknown = sorted(set(rows) - set(TABLES) | ({"runs"} & set(rows)))
         if unknown:
             raise SchemaError(f"write_batch cannot write tables {unknown} (runs: use write_run)")
-        tables = {name: rows_to_table(name, rows[name]) for name in rows}  # validate all first
+        tables = {name: rows_to_table(name, as_dicts(rows[name])) for name in rows}  # all first
         previous = self.commit_record(ctx.batch_id)
         written: dict[str, TableFile] = {}
         for name, table in tables.items():
@@ -147,11 +112,12 @@ class Lake:
             self.store.delete(stale)
         return record
 
-    def write_run(self, row: dict[str, Any]) -> None:
+    def write_run(self, run: Row | dict[str, Any]) -> None:
         """Write (or replace) a run's summary row, partitioned by the run's start date so that
         rewriting the row when the run finishes lands on the same key."""
+        row = as_dicts([run])[0]
         table = rows_to_table("runs", [row])
-        run_id = _check_id(row["run_id"], "run_id")
+        run_id = check_id(row["run_id"], "run_id")
         started = row.get("started_at") or _now()
         if isinstance(started, str):
             started = datetime.fromisoformat(started)
@@ -163,7 +129,7 @@ class Lake:
 
     @staticmethod
     def _commit_key(batch_id: str) -> str:
-        return f"{COMMITS}/{_check_id(batch_id, 'batch_id')}.json"
+        return f"{COMMITS}/{check_id(batch_id, 'batch_id')}.json"
 
     def commit_record(self, batch_id: str) -> CommitRecord | None:
         """The batch's commit record, or None if it is not committed."""
@@ -280,58 +246,3 @@ def _partition_of(key: str) -> str:
         if part.startswith(f"{PARTITION_COLUMN}="):
             return part.split("=", 1)[1]
     return ""
-
-
-# --------------------------------------------------------------------------- row builders
-
-
-def _ms(timings: dict[str, float], name: str) -> float | None:
-    value = timings.get(name)
-    return None if value is None else float(value) * 1000.0
-
-
-def _flat(polygon: Iterable[tuple[float, float]]) -> list[float]:
-    return [float(v) for point in polygon for v in point]
-
-
-def page_rows(
-    doc_id: str, page: Page, ctx: BatchContext, *, review_confidence: float
-) -> dict[str, list[dict]]:
-    """Rows of the ``pages``, ``lines`` and ``words`` tables for one OCR'd page."""
-    model_version = page.model_version or ctx.model_version
-    ids = {"run_id": ctx.run_id, "batch_id": ctx.batch_id}
-    confidence = page.confidence
-    page_row = {
-        "doc_id": doc_id,
-        "page": page.index,
-        "text": page.text,
-        "confidence": confidence,
-        "width": page.width,
-        "height": page.height,
-        "dpi": page.dpi,
-        "rotation": page.rotation,
-        "skew_angle": page.skew_angle,
-        "n_lines": len(page.lines),
-        "n_words": len(page.words),
-        "needs_review": confidence < review_confidence,
-        "model_name": page.model_name,
-        "model_version": model_version,
-        **{f"t_{name}_ms": _ms(page.timings, name) for name in _TIMINGS},
-        **ids,
-    }
-    lines, words = [], []
-    for li, line in enumerate(page.lines):
-        x0, y0, x1, y1 = line.box
-        lines.append({
-            "doc_id": doc_id, "page": page.index, "line": li, "text": line.text,
-            "confidence": line.confidence, "x0": x0, "y0": y0, "x1": x1, "y1": y1,
-            "polygon": _flat(line.polygon), "model_version": model_version, **ids,
-        })  # fmt: skip
-        for wi, word in enumerate(line.words):
-            wx0, wy0, wx1, wy1 = word.box
-            words.append({
-                "doc_id": doc_id, "page": page.index, "line": li, "word": wi, "text": word.text,
-                "confidence": word.confidence, "x0": wx0, "y0": wy0, "x1": wx1, "y1": wy1,
-                "polygon": _flat(word.polygon), "model_version": model_version, **ids,
-            })  # fmt: skip
-    return {"pages": [page_row], "lines": lines, "words": words}

@@ -20,11 +20,12 @@ from typing import Any
 from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import OcrPipelineError, StorageUnreachable, error_kind, is_retryable
 from ocr_tasks.document import Page
-from ocr_tasks.io.storage import open_store
-from ocr_tasks.lake.tables import BatchContext, Lake, page_rows
+from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
+from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
-from ocr_tasks.quality.batch_quality import BatchQuality
+from ocr_tasks.quality.batch_quality import BatchQuality, SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +52,10 @@ class BatchResult:
     def pages_per_s(self) -> float:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
-    def to_row(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "run_id": self.run_id,
-            "documents": self.documents,
-            "pages": self.pages,
-            "errors": self.errors,
-            "canary_pages": self.canary_pages,
-            "seconds": self.seconds,
-            "pages_per_s": self.pages_per_s,
-            "cer": self.cer,
-            "cer_low": self.cer_low,
-            "cer_high": self.cer_high,
-            "worker": self.worker,
-            "model_version": self.model_version,
-        }
+    def to_row(self) -> BatchRow:
+        return BatchRow(self.batch_id, self.run_id, self.documents, self.pages, self.errors,
+                        self.canary_pages, self.seconds, self.pages_per_s, self.cer,
+                        self.cer_low, self.cer_high, self.worker, self.model_version)
 
 
 @dataclass
@@ -80,11 +69,11 @@ class _ItemTally:
 class _BatchRows:
     """Rows accumulated for one batch, keyed by lake table."""
 
-    tables: dict[str, list[dict[str, Any]]] = field(
+    tables: dict[str, list[Row]] = field(
         default_factory=lambda: {t: [] for t in ("documents", "pages", "lines", "words", "errors")}
     )
 
-    def extend(self, more: dict[str, list[dict[str, Any]]]) -> None:
+    def extend(self, more: dict[str, list[Row]]) -> None:
         for table, rows in more.items():
             self.tables.setdefault(table, []).extend(rows)
 
@@ -101,22 +90,31 @@ def worker_name() -> str:
 def run_batch(
     spec: BatchSpec,
     *,
+    engine: Any | None = None,
+    source: ObjectStore | None = None,
+    lake: Lake | None = None,
     engine_settings: EngineSettings | None = None,
     limits: LimitSettings | None = None,
     pipeline: PipelineSettings | None = None,
 ) -> BatchResult:
-    """OCR one batch and commit it to the lake. Settings default to the worker's environment."""
-    from ocr_tasks.engine.predictor import get_engine
+    """OCR one batch and commit it to the lake.
 
+    Everything it touches can be passed in (a unit test drives one batch with its own
+    engine, stores and settings); what is not passed comes from the worker: the process-wide
+    engine, the stores named by the spec, and settings from the environment.
+    """
     engine_settings = engine_settings or EngineSettings()
     limits = limits or LimitSettings()
     pipeline = pipeline or PipelineSettings()
-    lake = Lake.open(spec.lake_uri)
+    lake = lake or Lake.open(spec.lake_uri)
     if lake.is_committed(spec.batch_id):
         return replayed_result(lake, spec)
 
     started = time.perf_counter()
-    engine = get_engine(engine_settings)
+    if engine is None:
+        from ocr_tasks.engine.predictor import get_engine
+
+        engine = get_engine(engine_settings)
     ctx = BatchContext(spec.run_id, spec.batch_id, spec.ingest_date, engine.model_version)
     rows = _BatchRows()
     tallies = {id(item): _ItemTally() for item in spec.items}
@@ -133,18 +131,20 @@ def run_batch(
                       item.probe.error_message or "", item.probe.retryable)
 
     pending: list[tuple[WorkItem, PageImage, float]] = []
-    store = open_store(spec.source_uri)
-    quality = BatchQuality(spec, store, engine, pipeline)
+    store = source or open_store(spec.source_uri)
+    quality = BatchQuality(spec.run_id, spec.batch_id, store, engine, pipeline, lake.store)
 
     def flush() -> None:
         for item, image, page in recognize_safely(engine, pending, error_row, tallies):
             rows.extend(page_rows(item.probe.doc_id, page, ctx,
                                   review_confidence=pipeline.review_confidence))
-            quality.observe(item, image, page)
+            probe = item.probe
+            quality.observe(SourceDocument(probe.doc_id, probe.ref.uri, probe.ref.key, probe.format),
+                            image, page)
             tallies[id(item)].pages_ok += 1
         pending.clear()
 
-    pages_per_call = engine_pages_per_call(engine_settings)
+    pages_per_call = engine.pages_per_call
     for item in spec.items:
         if item.probe.failed or item.pages == 0:
             continue
@@ -182,11 +182,6 @@ def run_batch(
     rows.tables["batches"] = [result.to_row()]
     lake.write_batch(ctx, rows.tables)
     return result
-
-
-def engine_pages_per_call(settings: EngineSettings) -> int:
-    """Pages handed to the engine at once: recognition batches lines across them."""
-    return 16 if settings.device.startswith("cuda") else 4
 
 
 def stream_pages(
@@ -244,16 +239,13 @@ def recognize_safely(
 
 
 def error_record(item: WorkItem, page: int | None, kind: str, message: str, retryable: bool,
-                 ctx: BatchContext, now: datetime) -> dict[str, Any]:
+                 ctx: BatchContext, now: datetime) -> ErrorRow:
     """A row of the ``errors`` table."""
-    return {
-        "doc_id": item.probe.doc_id, "source_uri": item.probe.ref.uri, "page": page,
-        "kind": kind, "message": message, "retryable": retryable,
-        "run_id": ctx.run_id, "batch_id": ctx.batch_id, "occurred_at": now,
-    }
+    return ErrorRow(item.probe.doc_id, item.probe.ref.uri, page, kind, message, retryable,
+                    ctx.run_id, ctx.batch_id, now)
 
 
-def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> dict[str, Any]:
+def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> DocumentRow:
     probe = item.probe
     if item.is_duplicate:
         status = "duplicate"
@@ -263,22 +255,9 @@ def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: date
         status = "partial"
     else:
         status = "ok"
-    return {
-        "doc_id": probe.doc_id,
-        "source_uri": probe.ref.uri,
-        "bytes": probe.ref.size,
-        "pages": probe.pages,
-        "page_start": item.page_start,
-        "page_end": item.page_end,
-        "status": status,
-        "format": probe.format,
-        "source_mtime": probe.ref.mtime,
-        "source_etag": probe.ref.etag,
-        "run_id": ctx.run_id,
-        "batch_id": ctx.batch_id,
-        "model_version": ctx.model_version,
-        "ingested_at": now,
-    }
+    return DocumentRow(probe.doc_id, probe.ref.uri, probe.ref.size, probe.pages, item.page_start,
+                       item.page_end, status, probe.format, probe.ref.mtime, probe.ref.etag,
+                       ctx.run_id, ctx.batch_id, ctx.model_version, now)
 
 
 def replayed_result(lake: Lake, spec: BatchSpec) -> BatchResult:
@@ -307,7 +286,8 @@ def record_batch_failure(spec: BatchSpec, exc: BaseException, model_version: str
     ctx = BatchContext(spec.run_id, failed_spec.batch_id, spec.ingest_date, model_version)
     now = datetime.now(UTC)
     message = f"batch {spec.batch_id} failed: {type(exc).__name__}: {exc}"
-    docs, errors = [], []
+    docs: list[Row] = []
+    errors: list[Row] = []
     for item in spec.items:
         row = document_row(item, _ItemTally(doc_error=True), ctx, now)
         if not item.is_duplicate:

@@ -22,6 +22,7 @@ from ocr_tasks.core.config import LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import InputError
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.lake.manifest import Manifest, load_manifest
+from ocr_tasks.lake.rows import RunRow
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.pipeline.batch import BatchResult
 from ocr_tasks.pipeline.discovery import (
@@ -45,8 +46,8 @@ class IngestRequest:
     source: str
     lake: str
     flow: str = "nightly_ingest"
-    batch_pages: int = 64
-    max_in_flight: int = 8
+    batch_pages: int = field(default_factory=lambda: PipelineSettings().batch_pages)
+    max_in_flight: int = field(default_factory=lambda: PipelineSettings().max_batches_in_flight)
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
@@ -184,8 +185,10 @@ class RunSummary:
                 f"{self.pages_per_s:.2f} pages/s -> {self.lake}")
 
 
-def finish_run(state: RunState, model_version: str = "") -> RunSummary:
+def finish_run(state: RunState) -> RunSummary:
     """Record the run in the lake's ``runs`` table and return its summary."""
+    # the versions the run's batches ran with (one, unless workers were mid-rollout)
+    model_version = ",".join(sorted({r.model_version for r in state.results if r.model_version}))
     finished = datetime.now(UTC)
     fresh = [r for r in state.results if not r.replayed]
     status = "failed" if state.failed_batches else "completed"
@@ -204,13 +207,10 @@ def finish_run(state: RunState, model_version: str = "") -> RunSummary:
         lake=state.request.lake,
         cer=cer,
     )
-    lake.write_run({
-        "run_id": summary.run_id, "flow": summary.flow,
-        "parameters": json.dumps(state.request.parameters()), "status": status,
-        "started_at": state.started_at, "finished_at": finished,
-        "documents": summary.documents, "pages": summary.pages, "errors": summary.errors,
-        "seconds": summary.seconds, "pages_per_s": summary.pages_per_s,
-        "cer": cer, "cer_low": cer_low, "cer_high": cer_high,
-        "lake_uri": summary.lake, "model_version": model_version,
-    })
+    lake.write_run(RunRow(
+        summary.run_id, summary.flow, json.dumps(state.request.parameters()), status,
+        state.started_at, finished, summary.documents, summary.pages, summary.errors,
+        summary.seconds, summary.pages_per_s, cer, cer_low, cer_high, summary.lake,
+        model_version,
+    ))
     return summary

@@ -25,7 +25,8 @@ from typing import Any
 import cv2
 
 from ocr_tasks.document import Page
-from ocr_tasks.lake.tables import BatchContext, Lake
+from ocr_tasks.lake.rows import BatchContext
+from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
 from ocr_tasks.quality.sidecars import JSON_SUFFIX, TXT_SUFFIX, parse_funsd, parse_txt

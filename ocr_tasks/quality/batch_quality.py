@@ -19,10 +19,9 @@ from typing import Any
 from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.document import Page
 from ocr_tasks.evaluation.metrics import micro_cer_interval
-from ocr_tasks.io.storage import open_store
+from ocr_tasks.io.storage import ObjectStore
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
 from ocr_tasks.quality.audit import AuditPage, AuditSampler, write_pending
 from ocr_tasks.quality.canaries import run_canaries
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
@@ -61,51 +60,62 @@ def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
     return [r for r in table.to_pylist() if r["level"] == "page"]
 
 
+@dataclass(frozen=True)
+class SourceDocument:
+    """What quality needs to know of a customer page's document."""
+
+    doc_id: str
+    uri: str
+    key: str
+    format: str | None
+
+
 class BatchQuality:
     """Collects the batch's samples: sidecar pages as they pass, canaries and audit at the end."""
 
-    def __init__(self, spec: BatchSpec, store: Any, engine: Any,
-                 settings: PipelineSettings) -> None:
-        self.spec = spec
-        self.store = store
+    def __init__(self, run_id: str, batch_id: str, source: ObjectStore, engine: Any,
+                 settings: PipelineSettings, lake: ObjectStore) -> None:
+        self.run_id = run_id
+        self.batch_id = batch_id
+        self.store = source
+        self.lake = lake
         self.engine = engine
         self.settings = settings
         self.created_at = datetime.now(UTC)
         self.rows: list[dict[str, Any]] = []
         self._truth: dict[str, list[TruthPage] | None] = {}
-        self._audit = AuditSampler(spec.batch_id, settings.audit_pages)
+        self._audit = AuditSampler(batch_id, settings.audit_pages)
 
     def _sidecar(self, key: str) -> list[TruthPage] | None:
         if key not in self._truth:  # once per document per batch
             self._truth[key] = load_sidecar(self.store, key)
         return self._truth[key]
 
-    def observe(self, item: WorkItem, image: PageImage, page: Page) -> None:
+    def observe(self, doc: SourceDocument, image: PageImage, page: Page) -> None:
         """Score a customer page that has a sidecar; offer every page to the audit sample."""
-        self._audit.offer(AuditPage(item.probe.doc_id, item.probe.ref.uri, image, page))
-        truth = self._sidecar(item.probe.ref.key)
+        self._audit.offer(AuditPage(doc.doc_id, doc.uri, image, page))
+        truth = self._sidecar(doc.key)
         if truth is None:
             return
         if page.index >= len(truth):
             log.warning("sidecar of %s has %d pages, no truth for page %d",
-                        item.probe.ref.uri, len(truth), page.index)
+                        doc.uri, len(truth), page.index)
             return
         page_truth = truth[page.index]
-        if item.probe.format == "pdf" and page.dpi:
+        if doc.format == "pdf" and page.dpi:
             page_truth = page_truth.scaled(float(page.dpi) / SIDECAR_PDF_DPI)
-        ctx = SampleContext(self.spec.run_id, self.spec.batch_id, "sidecar", item.probe.doc_id,
+        ctx = SampleContext(self.run_id, self.batch_id, "sidecar", doc.doc_id,
                             page.index, page.model_version or self.engine.model_version,
                             self.created_at)
         self.rows.extend(sample_rows(ctx, page_truth, page))
 
     def finish(self) -> QualitySummary:
         """Run the canaries, write the audit sample, and sum up the batch."""
-        canaries, canary_rows = run_canaries(self.engine, self.spec.run_id, self.spec.batch_id,
+        canaries, canary_rows = run_canaries(self.engine, self.run_id, self.batch_id,
                                              self.settings, self.created_at)
         rows = self.rows + canary_rows
         audit_keys: list[str] = []
         if self._audit.sample:
-            audit_keys = write_pending(open_store(self.spec.lake_uri), self.spec.run_id,
-                                       self.spec.batch_id, self._audit.sample)
+            audit_keys = write_pending(self.lake, self.run_id, self.batch_id, self._audit.sample)
         cer, low, high = micro_cer(rows)
         return QualitySummary(rows, canaries, cer, low, high, audit_keys)

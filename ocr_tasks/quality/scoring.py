@@ -27,6 +27,7 @@ from typing import Any
 
 from ocr_tasks.document import Box, Page
 from ocr_tasks.evaluation.metrics import align_texts_by_order, box_area, cer_counts, intersection
+from ocr_tasks.lake.rows import CerSampleRow
 from ocr_tasks.quality.sidecars import Boxed, TruthPage
 
 MIN_OVERLAP = 0.5
@@ -189,13 +190,11 @@ def sample_id(ctx: SampleContext, level: str, index: int) -> str:
 
 def _row(ctx: SampleContext, level: str, index: int, ref: str, pred: str, edits: int,
          chars: int, confidence: float | None) -> dict[str, Any]:
-    return {
-        "sample_id": sample_id(ctx, level, index), "run_id": ctx.run_id,
-        "batch_id": ctx.batch_id, "source": ctx.source, "doc_id": ctx.doc_id, "page": ctx.page,
-        "level": level, "reference": ref, "prediction": pred, "edits": edits, "ref_chars": chars,
-        "cer": edits / chars if chars else None, "confidence": confidence,
-        "model_version": ctx.model_version, "created_at": ctx.created_at,
-    }  # fmt: skip
+    return CerSampleRow(
+        sample_id(ctx, level, index), ctx.run_id, ctx.batch_id, ctx.source, ctx.doc_id, ctx.page,
+        level, ref, pred, edits, chars, edits / chars if chars else None, confidence,
+        ctx.model_version, ctx.created_at,
+    ).to_dict()
 
 
 def sample_rows(ctx: SampleContext, truth: TruthPage, page: Page) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ import pytest
 
 from ocr_tasks.core.errors import StorageError, Unreadable
 from ocr_tasks.io.storage import S3Store, open_store
-from ocr_tasks.lake.tables import BatchContext, Lake
+from ocr_tasks.lake.rows import BatchContext
+from ocr_tasks.lake.tables import Lake
 from tests.s3server import S3Server
 
 ODD_KEYS = [

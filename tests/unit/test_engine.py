@@ -176,5 +176,5 @@ def test_auto_backend_is_onnx_without_cuda() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: auto means torch on CUDA")
     assert isinstance(select_backend(EngineSettings(backend="auto", device="auto")), OnnxBackend)
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(ValueError, match="Input should be 'auto', 'onnx' or 'torch'"):
         select_backend(EngineSettings(backend="tensorrt"))

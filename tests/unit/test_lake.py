@@ -14,8 +14,9 @@ import pytest
 
 from ocr_tasks.document import Line, Page, Word, box_polygon
 from ocr_tasks.lake.commits import TableFile
+from ocr_tasks.lake.rows import ROW_TYPES, BatchContext, as_dicts, page_rows
 from ocr_tasks.lake.schema import SchemaError, rows_to_table
-from ocr_tasks.lake.tables import SCHEMAS, TABLES, BatchContext, Lake, page_rows
+from ocr_tasks.lake.tables import SCHEMAS, TABLES, Lake
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 CTX = BatchContext("run-1", "b-0001", "2026-03-04", "v1.2")
@@ -59,7 +60,7 @@ def batch_rows(ctx: BatchContext, doc_ids: list[str]) -> dict[str, list[dict]]:
         rows["documents"].append(doc_row(doc_id, ctx))
         for i in range(2):
             for name, r in page_rows(doc_id, sample_page(i), ctx, review_confidence=0.8).items():
-                rows[name].extend(r)
+                rows[name].extend(as_dicts(r))
     rows["errors"] = []
     return rows
 
@@ -90,7 +91,8 @@ def test_rows_must_match_schema_exactly() -> None:
 
 
 def test_page_rows_match_schemas() -> None:
-    rows = page_rows("doc-1", sample_page(3, confidence=0.5), CTX, review_confidence=0.8)
+    typed = page_rows("doc-1", sample_page(3, confidence=0.5), CTX, review_confidence=0.8)
+    rows = {name: as_dicts(r) for name, r in typed.items()}
     [page] = rows["pages"]
     assert page["page"] == 3 and page["n_lines"] == 1 and page["n_words"] == 2
     assert page["needs_review"] is True and page["text"] == "Hello world"
@@ -255,3 +257,11 @@ def test_many_batches_read_in_order_and_old_files_conform(lake: Lake) -> None:
     assert sorted(docs.column("doc_id").to_pylist()) == ["d0", "d1", "d2", "d3", "d4", "d5", "old"]
     assert docs.column("source_etag").null_count == 7
     assert len(lake.commits()) == 7
+
+
+def test_typed_rows_are_exactly_the_table_columns() -> None:
+    from dataclasses import fields
+
+    assert set(ROW_TYPES) == set(TABLES)
+    for name, row_type in ROW_TYPES.items():
+        assert [f.name for f in fields(row_type)] == SCHEMAS[name].names, name

@@ -20,15 +20,13 @@ from ocr_tasks.evaluation.metrics import align_lines_by_boxes, cer_counts
 from ocr_tasks.io.storage import LocalStore
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.pipeline.discovery import Probe, SourceRef
-from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
 from ocr_tasks.quality.audit import (
     PENDING,
     RETURNED,
     AuditSampler,
     score_returned_audits,
 )
-from ocr_tasks.quality.batch_quality import BatchQuality, micro_cer
+from ocr_tasks.quality.batch_quality import BatchQuality, SourceDocument, micro_cer
 from ocr_tasks.quality.calibration import calibration_table, review_threshold
 from ocr_tasks.quality.scoring import (
     SampleContext,
@@ -173,21 +171,13 @@ class EchoEngine:
         return out
 
 
-def spec(tmp_path: Path, batch_id: str = "b0001", docs: int = 0) -> BatchSpec:
-    items = []
-    for i in range(docs):
-        ref = SourceRef(f"d/doc{i}.png", str(tmp_path / f"src/d/doc{i}.png"), 1, NOW)
-        items.append(WorkItem(Probe(ref, f"doc{i}", "png", 1), 0, 1))
-    return BatchSpec(batch_id, "run1", "2026-11-25", str(tmp_path / "src"), str(tmp_path / "lake"),
-                     tuple(items))
-
-
 def run_quality(tmp_path: Path, batch_id: str, settings: PipelineSettings, docs: int = 0) -> Any:
-    s = spec(tmp_path, batch_id, docs)
-    quality = BatchQuality(s, LocalStore(tmp_path / "src"), EchoEngine(), settings)
-    for i, item in enumerate(s.items):
+    quality = BatchQuality("run1", batch_id, LocalStore(tmp_path / "src"), EchoEngine(), settings,
+                           LocalStore(tmp_path / "lake"))
+    for i in range(docs):
+        doc = SourceDocument(f"doc{i}", str(tmp_path / f"src/d/doc{i}.png"), f"d/doc{i}.png", "png")
         image = PageImage(np.full((60, 80), i, np.uint8), 0, 150.0)
-        quality.observe(item, image, EchoEngine().recognize_pages([image])[0])
+        quality.observe(doc, image, EchoEngine().recognize_pages([image])[0])
     return quality.finish()
 
 

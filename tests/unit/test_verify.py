@@ -12,8 +12,9 @@ import pytest
 
 from ocr_tasks.cli import main
 from ocr_tasks.io.storage import LocalStore
+from ocr_tasks.lake.rows import BatchContext
 from ocr_tasks.lake.schema import SCHEMAS, rows_to_table
-from ocr_tasks.lake.tables import BatchContext, Lake, data_key
+from ocr_tasks.lake.tables import Lake, data_key
 from ocr_tasks.lake.verify import verify_lake
 
 DAY = "2026-01-02"

@@ -40,8 +40,10 @@ _DYNAMIC_AXES: dict[str, tuple[dict[int, str], dict[int, str]]] = {
 def cache_dir(variant: str = DEFAULT_CHARSET) -> Path:
     """``$OCR_MODEL_CACHE/<version>``, default ``~/.cache/ocr-pipeline/<version>``, where the
     version is :func:`model_version` of the charset ``variant``."""
-    root = os.environ.get("OCR_MODEL_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "ocr-pipeline"
+    from ocr_tasks.core.config import EngineSettings
+
+    root = EngineSettings().model_cache
+    base = root if root else Path.home() / ".cache" / "ocr-pipeline"
     return base.expanduser() / model_version(variant)
 
 
