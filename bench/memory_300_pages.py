@@ -84,8 +84,9 @@ def child(source: str, lake: str) -> None:
     """Worker side: probe the one document, plan it as one batch, run the batch."""
     from ocr_tasks.core.config import LimitSettings
     from ocr_tasks.io.storage import open_store
+    from ocr_tasks.lake.sources import source_ref
     from ocr_tasks.pipeline.batch import run_batch
-    from ocr_tasks.pipeline.discovery import probe_document, source_ref
+    from ocr_tasks.pipeline.discovery import probe_document
     from ocr_tasks.pipeline.planning import plan_batches
 
     store = open_store(source)

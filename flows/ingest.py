@@ -14,15 +14,15 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from flows import runtime
+from flows import publish, runtime
 from ocr_tasks.core import progress
 from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.core.errors import OcrPipelineError, RunFailed
+from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.pipeline import job
 from ocr_tasks.pipeline.batch import BatchResult, record_batch_failure, run_batch
-from ocr_tasks.pipeline.discovery import Probe, SourceRef
+from ocr_tasks.pipeline.discovery import Probe
 from ocr_tasks.pipeline.planning import BatchSpec
-from ocr_tasks.quality import report as monitoring
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -76,7 +76,7 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
                 progress.report("batch", pages=spec.pages, result=result)
     summary = job.finish_run(state)
     logger.info(summary.describe())
-    outcome = monitoring.publish_run(summary, state)  # artifacts, events, Degraded state
+    outcome = publish.publish_run(summary, state)  # artifacts, events, Degraded state
     if summary.failed_batches:
         raise RunFailed(summary.describe())
     return outcome
@@ -89,28 +89,24 @@ def default_task_runner() -> Any:
     return runtime.dask_task_runner(settings.workers, settings.dask_address)
 
 
-def _sizes(batch_pages: int | None, max_in_flight: int | None) -> dict[str, int]:
-    """Flow parameters left unset take the settings' defaults (``OCR_BATCH_PAGES`` ...)."""
-    given = {"batch_pages": batch_pages, "max_in_flight": max_in_flight}
-    return {k: v for k, v in given.items() if v is not None}
-
-
 @flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner())
 def nightly_ingest(source: str, lake: str, batch_pages: int | None = None,
-                   max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary:
+                   max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:
     """OCR every document under ``source`` that the lake's manifest does not hold yet."""
     return ingest(job.IngestRequest(source=source, lake=lake, flow="nightly_ingest",
-                                    **_sizes(batch_pages, max_in_flight)), gpu)
+                                    batch_pages=batch_pages or 0,
+                                    max_in_flight=max_in_flight or 0), gpu)
 
 
 @flow(name="backfill", log_prints=True, task_runner=default_task_runner())
 def backfill(source: str, lake: str, since: datetime | None = None, until: datetime | None = None,
              limit: int | None = None, batch_pages: int | None = None,
-             max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary:
+             max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:
     """OCR an archive prefix, optionally a modified-time window, at most ``limit`` documents.
 
     Resumable: committed batches are skipped, so re-running after a crash does only the rest.
     """
     return ingest(job.IngestRequest(source=source, lake=lake, flow="backfill", since=since,
                                     until=until, limit=limit,
-                                    **_sizes(batch_pages, max_in_flight)), gpu)
+                                    batch_pages=batch_pages or 0,
+                                    max_in_flight=max_in_flight or 0), gpu)

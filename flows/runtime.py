@@ -76,9 +76,9 @@ def drain_prefect_workers() -> None:
             pending = APILogWorker.instance().drain()
             if inspect.isawaitable(pending):
                 await pending
-        pending = EventsWorker.drain_all()
-        if inspect.isawaitable(pending):
-            await pending
+        events = EventsWorker.drain_all()
+        if inspect.isawaitable(events):
+            await events
 
     run_coro_as_sync(drain())
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ocr_tasks.cli.args import uri, when
 from ocr_tasks.core.config import PipelineSettings
+
+if TYPE_CHECKING:
+    from ocr_tasks.pipeline.job import RunSummary
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(outcome, BaseException):
         print(f"run FAILED ({api_url}): {type(outcome).__name__}: {outcome}", file=sys.stderr)
         return ExitCode.FAILED
-    print(outcome.describe())
+    print(cast("RunSummary", outcome).describe())
     print(f"tables: {params['lake']}/{{documents,pages,lines,words,errors,cer_samples,runs,batches}}")
     print(f"Prefect API: {api_url}")
     return ExitCode.OK

@@ -46,7 +46,7 @@ def ocr_file(path: Path, engine: Any, dpi: int) -> tuple[Any, list[str]]:
     from ocr_tasks.document import Document
     from ocr_tasks.io.rasterize import PageFailure, iter_pages
 
-    pages = []
+    pages: list[Any] = []
     failures: list[str] = []
     for chunk in _chunks(iter_pages(path, dpi=dpi, limits=LimitSettings()), PAGES_PER_CALL):
         images = []

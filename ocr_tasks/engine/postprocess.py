@@ -324,16 +324,16 @@ def fit_word_box(
         min(span.hi, span.last + 0.5 * span.pitch), float(h),
     )
     lo, hi = int(np.floor(max(0, span.lo))), int(np.ceil(min(w, span.hi)))
-    line_band = _middle_band(ink.any(axis=1))
+    line_band = _middle_band(np.asarray(ink.any(axis=1)))
     if hi <= lo or line_band is None:
         return fallback
     cols = ink[:, lo:hi].any(axis=0)
     a, b = span.first - core * span.pitch - lo, span.last + core * span.pitch - lo
-    picked = [(s, e) for s, e in _runs(cols) if e > a and s < b]
+    picked = [(s, e) for s, e in _runs(np.asarray(cols)) if e > a and s < b]
     if not picked:
         return fallback
     x0, x1 = lo + picked[0][0], lo + picked[-1][1]
-    band = _middle_band(ink[:, x0:x1].any(axis=1))
+    band = _middle_band(np.asarray(ink[:, x0:x1].any(axis=1)))
     if band is None:
         return fallback
     text_h = line_band[1] - line_band[0]
@@ -384,7 +384,7 @@ def _xy_cut(arr: np.ndarray, idx: list[int]) -> list[int]:
     use_x = best_x is not None and (
         best_y is None or (best_x[1] - best_x[0]) > 2.0 * (best_y[1] - best_y[0])
     )
-    if use_x:
+    if use_x and best_x is not None:
         cut, axis = 0.5 * (best_x[0] + best_x[1]), 0
     elif best_y is not None:
         cut, axis = 0.5 * (best_y[0] + best_y[1]), 1

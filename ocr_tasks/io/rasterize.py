@@ -243,7 +243,7 @@ class _PdfSource:
 
         try:
             info = pdfinfo_from_path(
-                str(self.path), userpw=self.password, timeout=self.limits.render_timeout_s
+                str(self.path), userpw=self.password, timeout=self.limits.render_timeout_s,
             )
             return int(info["Pages"])
         except PDFPopplerTimeoutError as e:

@@ -9,21 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from ocr_tasks.lake.sources import Fingerprint, fingerprint
 from ocr_tasks.lake.tables import Lake
 
 FINAL_STATUSES = ("ok", "partial", "duplicate")
-
-# (source uri, size, etag or mtime): what identifies an unchanged source object unread.
-Fingerprint = tuple[str, int, str]
-
-
-def fingerprint(uri: str, size: int, etag: str | None, mtime: datetime | None) -> Fingerprint:
-    """The one document fingerprint, for listed objects and ``documents`` rows alike."""
-    return (uri, int(size or 0), etag or (mtime.isoformat() if mtime else ""))
-
 
 def row_fingerprint(row: dict[str, Any]) -> Fingerprint:
     """The fingerprint of a ``documents`` row."""

@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.errors import StorageError, StorageUnreachable
 from ocr_tasks.io.storage import ObjectStore
-from ocr_tasks.lake.manifest import Fingerprint, missing_ranges, row_fingerprint
+from ocr_tasks.lake.manifest import missing_ranges, row_fingerprint
 from ocr_tasks.lake.schema import TABLES
+from ocr_tasks.lake.sources import Fingerprint, is_document_key, source_ref
 from ocr_tasks.lake.tables import Lake
-from ocr_tasks.pipeline.discovery import is_document_key, source_ref
 
 # Columns verify reads per table; unique keys per table.
 COLUMNS: dict[str, list[str]] = {
@@ -220,7 +220,8 @@ def _page_index(tables: dict[str, pa.Table]) -> _Pages:
 def _check_document(subject: str, rows: list[dict[str, Any]], idx: _Pages,
                     report: VerifyReport) -> None:
     """Classify one source document's outcome and check it covers its pages exactly once."""
-    final, history = [], []
+    final: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     for row in rows:
         retry = row["status"] == "error" and (row["doc_id"], row["batch_id"]) in idx.retryable
         (history if retry else final).append(row)

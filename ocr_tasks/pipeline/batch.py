@@ -69,11 +69,11 @@ class _ItemTally:
 class _BatchRows:
     """Rows accumulated for one batch, keyed by lake table."""
 
-    tables: dict[str, list[Row]] = field(
+    tables: dict[str, list[Row | dict[str, Any]]] = field(
         default_factory=lambda: {t: [] for t in ("documents", "pages", "lines", "words", "errors")}
     )
 
-    def extend(self, more: dict[str, list[Row]]) -> None:
+    def extend(self, more: dict[str, list[Row]]) -> None:  # noqa: D102
         for table, rows in more.items():
             self.tables.setdefault(table, []).extend(rows)
 
@@ -163,7 +163,7 @@ def run_batch(
     for item in spec.items:
         rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
     measured = quality.finish()  # canaries go through the same engine; never into customer tables
-    rows.tables["cer_samples"] = measured.rows
+    rows.tables["cer_samples"] = list[Row | dict[str, Any]](measured.rows)
 
     result = BatchResult(
         batch_id=spec.batch_id,

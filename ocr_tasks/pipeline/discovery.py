@@ -20,33 +20,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ocr_tasks.core.config import LimitSettings
-from ocr_tasks.core.errors import InvalidKey, OcrPipelineError, TooLarge, error_kind
-from ocr_tasks.io.storage import ObjectInfo, ObjectStore
-from ocr_tasks.lake.manifest import Fingerprint, fingerprint
+from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
+from ocr_tasks.io.storage import ObjectStore
+from ocr_tasks.lake.sources import Fingerprint, SourceRef, is_document_key, source_ref
 
 log = logging.getLogger(__name__)
 
-# Sidecar ground truth and our own bookkeeping files are not documents.
-SIDECAR_SUFFIXES = (".gt.txt", ".gt.json")
-IGNORED_NAMES = (".DS_Store", "Thumbs.db")
 # Probe.error_kind of a document whose content the lake already holds: not an error row.
 DUPLICATE = "duplicate"
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """Where a document lives. Small and picklable: this is what crosses to workers."""
-
-    key: str
-    uri: str
-    size: int
-    mtime: datetime
-    etag: str | None = None
-
-    @property
-    def fingerprint(self) -> Fingerprint:
-        """What identifies an unchanged object without reading it."""
-        return fingerprint(self.uri, self.size, self.etag, self.mtime)
 
 
 @dataclass(frozen=True)
@@ -64,13 +45,6 @@ class Probe:
     @property
     def failed(self) -> bool:
         return self.error_kind is not None
-
-
-def is_document_key(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    if name in IGNORED_NAMES or name.startswith("."):
-        return False
-    return not key.endswith(SIDECAR_SUFFIXES)
 
 
 def list_candidates(
@@ -97,16 +71,6 @@ def list_candidates(
         emitted += 1
         if limit is not None and emitted >= limit:
             return
-
-
-def source_ref(store: ObjectStore, info: ObjectInfo) -> SourceRef:
-    """A listed object as work. A key the store refuses (S3 allows ``../x``) keeps a uri for
-    the record only: probing it fails with ``invalid_key``, so it is an error row, never read."""
-    try:
-        uri = store.uri(info.key)
-    except InvalidKey:
-        uri = f"{store.root_uri}/{info.key}"
-    return SourceRef(info.key, uri, info.size, info.mtime, info.etag)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

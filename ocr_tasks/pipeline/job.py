@@ -23,11 +23,11 @@ from ocr_tasks.core.errors import InputError
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.lake.manifest import Manifest, load_manifest
 from ocr_tasks.lake.rows import RunRow
+from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.pipeline.batch import BatchResult
 from ocr_tasks.pipeline.discovery import (
     Probe,
-    SourceRef,
     deduplicate,
     list_candidates,
     probe_documents,
@@ -46,13 +46,20 @@ class IngestRequest:
     source: str
     lake: str
     flow: str = "nightly_ingest"
-    batch_pages: int = field(default_factory=lambda: PipelineSettings().batch_pages)
-    max_in_flight: int = field(default_factory=lambda: PipelineSettings().max_batches_in_flight)
+    batch_pages: int = 0  # 0: OCR_BATCH_PAGES
+    max_in_flight: int = 0  # 0: OCR_MAX_BATCHES_IN_FLIGHT
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
     wave_documents: int = 2000
     probe_chunk: int = 50
+
+    def __post_init__(self) -> None:
+        settings = PipelineSettings()
+        if not self.batch_pages:
+            object.__setattr__(self, "batch_pages", settings.batch_pages)
+        if not self.max_in_flight:
+            object.__setattr__(self, "max_in_flight", settings.max_batches_in_flight)
 
     def parameters(self) -> dict[str, Any]:
         return {

@@ -58,7 +58,8 @@ def calibration_table(rows: Iterable[dict[str, Any]], level: str,
         a[2] += int(row["edits"])
         a[3] += int(row["ref_chars"])
         a[4] += float(conf)
-    return [CalibrationBin(bins[i], bins[i + 1], n, wrong, edits, chars, total / n if n else None)
+    return [CalibrationBin(bins[i], bins[i + 1], int(n), int(wrong), int(edits), int(chars),
+                           total / n if n else None)
             for i, (n, wrong, edits, chars, total) in enumerate(acc)]
 
 

@@ -1,8 +1,7 @@
-"""Quality and throughput of runs: history from the lake, and what a run publishes to Prefect.
+"""Quality and throughput of runs: history from the lake, and what a run publishes.
 
-Everything but :func:`publish_run` is plain code over lake tables (used by
-``ocr-pipeline report`` too). ``publish_run`` is called once by the flow after the run is
-recorded and creates, in the Prefect UI:
+Plain code over lake tables, used by ``ocr-pipeline report`` and by ``flows.publish``, which
+is called once by the flow after the run is recorded and creates, in the Prefect UI:
 
 * table artifact ``ocr-batches``: the run's batches (pages, errors, CER, pages/s);
 * markdown artifact ``ocr-quality-report``: verdict, CER by source, the CER trend over the
@@ -22,15 +21,40 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.lake.tables import Lake
-from ocr_tasks.pipeline.batch import BatchResult
 from ocr_tasks.quality.batch_quality import batch_samples, micro_cer
 
 DEGRADED_EVENT = "ocr.quality.degraded"
 SOURCES = ("canary", "sidecar", "audit")
+
+
+class MeasuredBatch(Protocol):
+    """What the report needs of a batch's outcome (``pipeline.batch.BatchResult`` is one)."""
+
+    @property
+    def batch_id(self) -> str: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def canary_pages(self) -> int: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def pages_per_s(self) -> float: ...
+    @property
+    def worker(self) -> str: ...
+    @property
+    def cer(self) -> float | None: ...
+    @property
+    def cer_low(self) -> float | None: ...
+    @property
+    def cer_high(self) -> float | None: ...
+    @property
+    def replayed(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +73,7 @@ class Alert:
         return f"{where}: CER {self.cer:.1%} > {self.threshold:.0%}"
 
 
-def alerts_for(run_id: str, run_cer: float | None, results: Sequence[BatchResult],
+def alerts_for(run_id: str, run_cer: float | None, results: Sequence[MeasuredBatch],
                threshold: float) -> list[Alert]:
     """Batches measured in this run above the threshold, then the run itself if it is."""
     out = [Alert(run_id, r.batch_id, r.cer, r.cer_low, r.cer_high, threshold)
@@ -67,7 +91,7 @@ def _interval(low: float | None, high: float | None) -> str:
     return "-" if low is None or high is None else f"{low:.1%}-{high:.1%}"
 
 
-def batch_table(results: Sequence[BatchResult]) -> list[dict[str, Any]]:
+def batch_table(results: Sequence[MeasuredBatch]) -> list[dict[str, Any]]:
     """One row per batch, as the Prefect table artifact shows it."""
     return [{
         "batch": r.batch_id, "pages": r.pages, "errors": r.errors, "canaries": r.canary_pages,
@@ -143,12 +167,12 @@ def trend_chart(history: Sequence[RunQuality], threshold: float) -> bytes:
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 4), dpi=80, sharex=True,
                                   gridspec_kw={"height_ratios": [2, 1]})
     xs = list(range(len(history)))
-    measured = [(x, h) for x, h in zip(xs, history, strict=True) if h.cer is not None]
+    measured = [(x, h, h.cer) for x, h in zip(xs, history, strict=True) if h.cer is not None]
     if measured:
-        ys = [h.cer for _, h in measured]
-        lows = [h.cer - (h.cer_low if h.cer_low is not None else h.cer) for _, h in measured]
-        highs = [(h.cer_high if h.cer_high is not None else h.cer) - h.cer for _, h in measured]
-        ax.errorbar([x for x, _ in measured], ys, yerr=[lows, highs], fmt="o-", capsize=3,
+        ys = [c for _, _, c in measured]
+        lows = [c - (h.cer_low if h.cer_low is not None else c) for _, h, c in measured]
+        highs = [(h.cer_high if h.cer_high is not None else c) - c for _, h, c in measured]
+        ax.errorbar([x for x, _, _ in measured], ys, yerr=[lows, highs], fmt="o-", capsize=3,
                     label="run CER (95% CI)")
     ax.axhline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:.0%}")
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
@@ -193,57 +217,5 @@ def report_markdown(summary: Any, history: Sequence[RunQuality], alerts: Sequenc
     return "\n".join(parts)
 
 
-def _data_uri(png: bytes) -> str:
+def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = None) -> Any:
-    """Publish the run's artifacts and events; return what the flow should return: the
-    summary, or a Completed state named ``Degraded`` carrying it when quality slipped."""
-    from prefect.artifacts import (
-        create_image_artifact,
-        create_markdown_artifact,
-        create_table_artifact,
-    )
-    from prefect.events import emit_event
-    from prefect.logging import get_run_logger
-    from prefect.runtime import flow_run
-    from prefect.states import Completed
-
-    settings = settings or PipelineSettings()
-    threshold = settings.cer_threshold
-    lake = Lake.open(summary.lake)
-    history = run_history(lake, settings.trend_runs)
-    alerts = alerts_for(summary.run_id, summary.cer, state.results, threshold)
-    png = trend_chart(history, threshold)
-    chart_key = f"_reports/{summary.run_id}/cer_trend.png"
-    lake.store.put(chart_key, png)
-    root = lake.uri.rstrip("/")
-    paths = {"tables": root, "CER samples": f"{root}/cer_samples/",
-             "trend chart": lake.store.uri(chart_key),
-             "audit pages awaiting transcription": f"{root}/_audit/pending/"}
-    markdown = report_markdown(summary, history, alerts, threshold, _data_uri(png), paths)
-    lake.store.put(f"_reports/{summary.run_id}/report.md",
-                   report_markdown(summary, history, alerts, threshold, "cer_trend.png",
-                                   paths).encode())
-    create_table_artifact(batch_table(state.results), key="ocr-batches",
-                          description=f"Batches of run {summary.run_id}")
-    create_markdown_artifact(markdown, key="ocr-quality-report",
-                             description=f"OCR quality of run {summary.run_id}")
-    create_image_artifact(_data_uri(png), key="ocr-cer-trend",
-                          description=f"CER trend up to run {summary.run_id}")
-    related = ([{"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
-                 "prefect.resource.role": "flow-run"}] if flow_run.id else [])
-    for alert in alerts:
-        subject = f"ocr.batch.{alert.batch_id}" if alert.batch_id else f"ocr.run.{alert.run_id}"
-        emit_event(DEGRADED_EVENT, resource={"prefect.resource.id": subject,
-                                             "ocr.run_id": alert.run_id},
-                   related=related,
-                   payload={"run_id": alert.run_id, "batch_id": alert.batch_id, "cer": alert.cer,
-                            "cer_low": alert.cer_low, "cer_high": alert.cer_high,
-                            "threshold": threshold, "lake": summary.lake})
-    if not alerts:
-        return summary
-    message = "OCR quality degraded: " + "; ".join(a.describe() for a in alerts)
-    get_run_logger().error(message)
-    return Completed(name="Degraded", message=message, data=summary)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ocr_tasks.lake.manifest import missing_ranges
-from ocr_tasks.pipeline.discovery import DUPLICATE, Probe, SourceRef, deduplicate, is_document_key
+from ocr_tasks.lake.sources import SourceRef, is_document_key
+from ocr_tasks.pipeline.discovery import DUPLICATE, Probe, deduplicate
 from ocr_tasks.pipeline.job import bounded, chunked
 from ocr_tasks.pipeline.planning import plan_batches, segments
 
