@@ -101,6 +101,18 @@ class ModelError(OcrPipelineError):
     kind = "model"
 
 
+class LeaseLost(OcrPipelineError):
+    """A run's lease on the lake expired and was taken: the run must not commit any more."""
+
+    kind = "lease_lost"
+
+
+class LakeBusy(OcrPipelineError):
+    """Another process holds what this one needs (e.g. a compaction of the same table)."""
+
+    kind = "lake_busy"
+
+
 class RunFailed(OcrPipelineError):
     """A run ended with batches that failed for good (their documents have error rows)."""
 

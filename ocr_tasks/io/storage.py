@@ -8,6 +8,7 @@ created lazily and dropped on pickling) because they travel to Dask workers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -86,6 +87,25 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    # conditional writes: what claims and leases stand on ------------------------------
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if no object has it; False when one already does."""
+
+    @abstractmethod
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object and a version token (ETag, or a content hash locally); None if absent."""
+
+    @abstractmethod
+    def put_if_version(self, key: str, data: bytes, version: str) -> bool:
+        """Replace ``key`` only while it still has ``version``; False when it changed or
+        vanished (someone else won the race)."""
+
+    @abstractmethod
+    def delete_if_version(self, key: str, version: str) -> bool:
+        """Delete ``key`` only while it still has ``version``."""
 
     @abstractmethod
     @contextmanager
@@ -179,6 +199,57 @@ class LocalStore(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        """An exclusive advisory lock beside ``path`` (never listed): local compare-and-swap.
+        Holds across processes of one host and on file systems with working POSIX locks."""
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.with_name(f"{_TMP_PREFIX}lock-{path.name}")
+        with open(lock, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        with self._locked(path):
+            if path.exists():
+                return False
+            self.put(key, data)
+            return True
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise Unreadable(f"cannot read {path}: {e.strerror or e}") from e
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if_version(self, key: str, data: bytes, version: str) -> bool:
+        path = self._path(key)
+        with self._locked(path):
+            current = self.get_versioned(key)
+            if current is None or current[1] != version:
+                return False
+            self.put(key, data)
+            return True
+
+    def delete_if_version(self, key: str, version: str) -> bool:
+        path = self._path(key)
+        with self._locked(path):
+            current = self.get_versioned(key)
+            if current is None or current[1] != version:
+                return False
+            self.delete(key)
+            return True
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -353,6 +424,65 @@ class S3Store(ObjectStore):
             raise self._error(e, "head", key) from e
         except Exception as e:
             raise self._error(e, "head", key) from e
+
+    def _precondition_failed(self, e: Exception) -> bool:
+        from botocore.exceptions import ClientError
+
+        if not isinstance(e, ClientError):
+            return False
+        code = str(e.response.get("Error", {}).get("Code", ""))
+        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey") or (
+            status in (409, 412))
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """``If-None-Match: *`` (AWS S3 since 2024, MinIO, SeaweedFS)."""
+        full = self._full(check_key(key))
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*")
+            return True
+        except Exception as e:
+            if self._precondition_failed(e):
+                return False
+            raise self._error(e, "put", key) from e
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        full = self._full(check_key(key))
+        try:
+            got = self.client.get_object(Bucket=self.bucket, Key=full)
+            return bytes(got["Body"].read()), str(got["ETag"])
+        except Exception as e:
+            from botocore.exceptions import ClientError
+
+            if isinstance(e, ClientError) and str(
+                    e.response.get("Error", {}).get("Code")) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._error(e, "get", key, reading=True) from e
+
+    def put_if_version(self, key: str, data: bytes, version: str) -> bool:
+        """``If-Match: <etag>``."""
+        full = self._full(check_key(key))
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, IfMatch=version)
+            return True
+        except Exception as e:
+            if self._precondition_failed(e):
+                return False
+            raise self._error(e, "put", key) from e
+
+    def delete_if_version(self, key: str, version: str) -> bool:
+        """``If-Match`` on delete where the store honours it; otherwise checked just before."""
+        current = self.get_versioned(key)
+        if current is None or current[1] != version:
+            return False
+        full = self._full(check_key(key))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=full, IfMatch=version)
+            return True
+        except Exception as e:
+            if self._precondition_failed(e):
+                return False
+            raise self._error(e, "delete", key) from e
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:

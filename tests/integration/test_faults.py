@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from ocr_tasks.cli import main
+from ocr_tasks.core.errors import ExitCode
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.lake.verify import verify_lake
@@ -190,8 +191,8 @@ def test_s3_unreachable_from_the_start(
     code = main(["ingest", "s3://archive/drop", "--lake", "s3://lake/ocr", "--workers", "1",
                  "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1
-    assert f"StorageUnreachable: S3 endpoint {dead} unreachable" in err, err
+    assert code == ExitCode.STORAGE
+    assert f"S3 endpoint {dead} unreachable" in err, err
     assert s3_endpoint.secret_key not in err
 
 
