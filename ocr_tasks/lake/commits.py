@@ -34,6 +34,7 @@ class CommitRecord:
     model_version: str
     tables: dict[str, TableFile] = field(default_factory=dict)
     committed_at: str = ""
+    log_key: str = ""  # the log entry that makes it visible (see ``lake.log``)
 
     @property
     def files(self) -> list[str]:
@@ -49,7 +50,7 @@ class CommitRecord:
             "format": COMMIT_FORMAT, "batch_id": self.batch_id, "run_id": self.run_id,
             "ingest_date": self.ingest_date, "model_version": self.model_version,
             "tables": {n: {"rows": t.rows, "file": t.file} for n, t in self.tables.items()},
-            "files": self.files, "committed_at": self.committed_at,
+            "files": self.files, "committed_at": self.committed_at, "log_key": self.log_key,
         }, indent=1).encode()
 
     @classmethod
@@ -61,6 +62,6 @@ class CommitRecord:
                       for n, t in raw["tables"].items()}
             return cls(str(raw["batch_id"]), str(raw["run_id"]), str(raw["ingest_date"]),
                        str(raw.get("model_version") or ""), tables,
-                       str(raw.get("committed_at") or ""))
+                       str(raw.get("committed_at") or ""), str(raw.get("log_key") or ""))
         except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
             raise StorageError(f"commit record {where} is malformed: {e}") from e
