@@ -561,7 +561,7 @@ def group_by_boxes(
     for p, g in enumerate(owner):
         (leftovers if g < 0 else landed[g]).append(p)
     for group in landed:
-        group.sort(key=lambda p: float(pred_boxes[p][0]))  # type: ignore[index]
+        group.sort(key=lambda p: float(pred_boxes[p][0]))  # type: ignore[index]  # landed: boxed
     return landed, leftovers
 
 
@@ -579,10 +579,10 @@ def align_lines_by_boxes(
     """
     gt = [_text_box(line) for line in gt_lines]
     pred = [_text_box(line) for line in pred_lines]
-    if any(box is None for _, box in gt):
+    gt_boxes = [box for _, box in gt if box is not None]
+    if len(gt_boxes) < len(gt):
         return align_texts_by_order([t for t, _ in gt], [t for t, _ in pred])
-    landed, leftovers = group_by_boxes([b for _, b in gt],  # type: ignore[misc]
-                                       [b for _, b in pred], min_overlap=min_overlap)
+    landed, leftovers = group_by_boxes(gt_boxes, [b for _, b in pred], min_overlap=min_overlap)
     pairs = [(gtext, " ".join(pred[p][0] for p in group))
              for (gtext, _), group in zip(gt, landed, strict=True)]
     pairs.extend(("", pred[p][0]) for p in leftovers)
