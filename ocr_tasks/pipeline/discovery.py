@@ -22,11 +22,11 @@ from pathlib import Path
 from ocr_tasks.core.config import LimitSettings
 from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
 from ocr_tasks.io.storage import InvalidKey, ObjectInfo, ObjectStore
+from ocr_tasks.truth import SIDECAR_SUFFIXES
 
 log = logging.getLogger(__name__)
 
 # Sidecar ground truth and our own bookkeeping files are not documents.
-SIDECAR_SUFFIXES = (".gt.txt", ".gt.json")
 IGNORED_NAMES = (".DS_Store", "Thumbs.db")
 # Probe.error_kind of a document whose content the lake already holds: not an error row.
 DUPLICATE = "duplicate"

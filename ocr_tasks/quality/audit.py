@@ -28,7 +28,7 @@ from ocr_tasks.document import Page
 from ocr_tasks.lake.tables import BatchContext, Lake
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
-from ocr_tasks.quality.sidecars import JSON_SUFFIX, TXT_SUFFIX, parse_funsd, parse_txt
+from ocr_tasks.truth import JSON_SUFFIX, TXT_SUFFIX, parse_funsd, parse_txt
 
 PENDING = "_audit/pending"
 RETURNED = "_audit/returned"

@@ -28,7 +28,7 @@ from typing import Any
 from ocr_tasks.core.geometry import Box, quarter_turn_box, union_box
 from ocr_tasks.document import Page
 from ocr_tasks.evaluation.metrics import align_texts_by_order, cer_counts, group_by_boxes
-from ocr_tasks.quality.sidecars import Boxed, TruthPage
+from ocr_tasks.truth import Boxed, TruthPage
 
 ROW_OVERLAP = 0.5  # vertical overlap (of the shorter box) that puts two segments on one line
 
@@ -141,8 +141,8 @@ def align_page(truth: TruthPage, page: Page) -> Alignment:
     def up(box: Sequence[float]) -> Box:
         return upright_box(box, page.rotation, page.width, page.height)
 
-    words = [(t, up(b)) for t, b in truth.words]
-    lines = visual_lines([(t, up(b)) for t, b in truth.segments], baseline_slope(words))
+    words = [(t, up(b)) for t, b in truth.counted_words]
+    lines = visual_lines([(t, up(b)) for t, b in truth.boxed_segments], baseline_slope(words))
     pred_lines = [(ln.text, up(ln.box), ln.confidence) for ln in page.lines]
     pred_words = [(w.text, up(w.box), w.confidence) for w in page.words]
     return Alignment(pair_by_boxes(lines, pred_lines), pair_by_boxes(words, pred_words), "boxes")
