@@ -6,12 +6,17 @@ A page holds either text lines only (a ``.gt.txt``) or boxed segments, each with
 (FUNSD: a segment is one form entry, e.g. a field label, a value, a table cell or a line of a
 paragraph). Geometry is in pixels of the page image as delivered (``core.geometry``).
 
-This module also owns the two formats and the sidecar naming rule:
+This module also owns the two formats and where truth files live:
 
 * ``.gt.txt``: each page's text, one visual line per line, pages separated by a form feed.
 * FUNSD JSON (``.gt.json``): ``{"form": [...]}`` for one page, or
   ``{"pages": [{"form": [...]}, ...]}`` for several (our multi-page extension).
-* ``NAME.ext`` has its truth in ``NAME.gt.json`` and/or ``NAME.gt.txt`` beside it.
+* Sidecars: ``NAME.ext`` has its truth in ``NAME.gt.json`` and/or ``NAME.gt.txt`` beside it
+  (the JSON preferred); a PDF's boxes are in the frame of its pages rendered at
+  ``SIDECAR_PDF_DPI``.
+* Audit transcriptions: the page image ``_audit/pending/<batch>/<doc>-p<page>.png`` (with its
+  prediction in ``.json``) is answered by ``_audit/returned/<batch>/<doc>-p<page>.gt.txt`` or
+  ``.gt.json``, in the PNG's pixel frame.
 
 Data-model layer: imports only ``core`` (and ``document`` re-exports of it).
 """
@@ -33,6 +38,11 @@ FUNSD_LABELS = ("header", "question", "answer", "other")
 TXT_SUFFIX = ".gt.txt"
 JSON_SUFFIX = ".gt.json"
 SIDECAR_SUFFIXES = (TXT_SUFFIX, JSON_SUFFIX)
+# The sample generator (and the customers' tooling it imitates) annotates PDF pages rendered
+# at this resolution; boxes are rescaled when a page is rendered at another dpi.
+SIDECAR_PDF_DPI = 200.0
+AUDIT_PENDING = "_audit/pending"
+AUDIT_RETURNED = "_audit/returned"
 
 Boxed = tuple[str, Box]
 
@@ -333,3 +343,36 @@ def sidecar_keys(doc_key: str) -> tuple[str, str]:
 
 def is_sidecar(key: str) -> bool:
     return key.endswith(SIDECAR_SUFFIXES)
+
+
+def parse_truth_file(key: str, data: bytes) -> list[TruthPage]:
+    """The pages of a truth file, by its suffix (``.gt.json`` or ``.gt.txt``)."""
+    if key.endswith(JSON_SUFFIX):
+        return parse_funsd(data)
+    if key.endswith(TXT_SUFFIX):
+        return parse_txt(data)
+    raise CorruptInput(f"not a truth file (expected {' or '.join(SIDECAR_SUFFIXES)}): {key}")
+
+
+def preferred_truth_keys(keys: Iterable[str]) -> list[str]:
+    """The truth files among ``keys``, sorted, the JSON one where a name has both."""
+    keys = sorted(keys)
+    json_stems = {k[: -len(JSON_SUFFIX)] for k in keys if k.endswith(JSON_SUFFIX)}
+    return [k for k in keys if k.endswith(JSON_SUFFIX)
+            or (k.endswith(TXT_SUFFIX) and k[: -len(TXT_SUFFIX)] not in json_stems)]
+
+
+# --- audit transcriptions ---------------------------------------------------------------
+
+
+def audit_page_name(doc_id: str, page: int) -> str:
+    return f"{doc_id}-p{page}"
+
+
+def audit_pending_base(returned_key: str) -> str:
+    """``_audit/returned/b/x.gt.json`` -> ``_audit/pending/b/x``: add ``.png`` for the page
+    image, ``.json`` for its prediction."""
+    suffix = JSON_SUFFIX if returned_key.endswith(JSON_SUFFIX) else TXT_SUFFIX
+    if not returned_key.startswith(AUDIT_RETURNED + "/") or not returned_key.endswith(suffix):
+        raise ValueError(f"not a returned audit transcription: {returned_key}")
+    return f"{AUDIT_PENDING}/{returned_key[len(AUDIT_RETURNED) + 1: -len(suffix)]}"

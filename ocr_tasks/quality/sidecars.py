@@ -11,15 +11,12 @@ import logging
 from typing import Any
 
 from ocr_tasks.core.errors import CorruptInput
-from ocr_tasks.truth import TruthPage, parse_funsd, parse_txt, sidecar_keys
+from ocr_tasks.truth import SIDECAR_PDF_DPI, TruthPage, parse_funsd, parse_txt, sidecar_keys
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SIDECAR_PDF_DPI", "TruthPage", "load_sidecar"]  # TruthPage: for batch_quality
-
-# The sample generator (and the customers' tooling it imitates) annotates PDF pages rendered
-# at this resolution; boxes are rescaled when the engine renders at another dpi.
-SIDECAR_PDF_DPI = 200.0
+# SIDECAR_PDF_DPI and TruthPage are owned by ocr_tasks.truth; batch_quality finds them here.
+__all__ = ["SIDECAR_PDF_DPI", "TruthPage", "load_sidecar"]
 
 
 def load_sidecar(store: Any, doc_key: str) -> list[TruthPage] | None:

@@ -10,14 +10,20 @@ from ocr_tasks.core.errors import CorruptInput
 from ocr_tasks.core.geometry import quarter_turn_box, quarter_turn_matrix
 from ocr_tasks.pipeline.discovery import is_document_key
 from ocr_tasks.truth import (
+    AUDIT_PENDING,
+    AUDIT_RETURNED,
     SIDECAR_SUFFIXES,
     TruthPage,
     TruthSegment,
     TruthWord,
+    audit_page_name,
+    audit_pending_base,
     dump_funsd,
     dump_txt,
     parse_funsd,
+    parse_truth_file,
     parse_txt,
+    preferred_truth_keys,
     sidecar_keys,
 )
 
@@ -90,6 +96,18 @@ def test_sidecar_naming_has_one_owner() -> None:
     for key in sidecar_keys("a/claim.pdf"):
         assert key.endswith(SIDECAR_SUFFIXES) and not is_document_key(key)
     assert is_document_key("a/claim.pdf")
+
+
+def test_audit_layout_and_json_preference() -> None:
+    name = audit_page_name("d1", 3)
+    returned = [f"{AUDIT_RETURNED}/b1/{name}.gt.txt", f"{AUDIT_RETURNED}/b1/{name}.gt.json",
+                f"{AUDIT_RETURNED}/b1/d2-p0.gt.txt", f"{AUDIT_RETURNED}/b1/notes.md"]
+    assert preferred_truth_keys(returned) == [f"{AUDIT_RETURNED}/b1/d1-p3.gt.json",
+                                              f"{AUDIT_RETURNED}/b1/d2-p0.gt.txt"]
+    assert audit_pending_base(returned[1]) == f"{AUDIT_PENDING}/b1/d1-p3"
+    assert parse_truth_file(returned[0], b"a\nb")[0].lines == ("a", "b")
+    with pytest.raises(CorruptInput, match="not a truth file"):
+        parse_truth_file(returned[3], b"")
 
 
 def rendered() -> TruthPage:
