@@ -14,6 +14,7 @@ This module also owns the two formats and where truth files live:
 * Sidecars: ``NAME.ext`` has its truth in ``NAME.gt.json`` and/or ``NAME.gt.txt`` beside it
   (the JSON preferred); a PDF's boxes are in the frame of its pages rendered at
   ``SIDECAR_PDF_DPI``.
+* FUNSD folders: ``annotations/<id>.json`` with ``images/<id>.png`` (or another image type).
 * Audit transcriptions: the page image ``_audit/pending/<batch>/<doc>-p<page>.png`` (with its
   prediction in ``.json``) is answered by ``_audit/returned/<batch>/<doc>-p<page>.gt.txt`` or
   ``.gt.json``, in the PNG's pixel frame.
@@ -25,13 +26,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ocr_tasks.core.errors import CorruptInput
+from ocr_tasks.core.errors import CorruptInput, InputError
 from ocr_tasks.core.geometry import Box, transform_boxes, union_box
 
 FUNSD_LABELS = ("header", "question", "answer", "other")
@@ -43,6 +45,7 @@ SIDECAR_SUFFIXES = (TXT_SUFFIX, JSON_SUFFIX)
 SIDECAR_PDF_DPI = 200.0
 AUDIT_PENDING = "_audit/pending"
 AUDIT_RETURNED = "_audit/returned"
+FUNSD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 Boxed = tuple[str, Box]
 
@@ -295,6 +298,19 @@ def parse_funsd(data: bytes | str | Mapping[str, Any]) -> list[TruthPage]:
     if "form" not in doc:
         raise CorruptInput('a FUNSD annotation has "form" or "pages"')
     return [TruthPage.from_funsd(doc)]
+
+
+def funsd_folder(root: str | Path) -> Iterator[tuple[Path, Path | None]]:
+    """(annotation, image or None when missing) of a FUNSD folder, sorted by id.
+
+    Raises ``InputError`` when ``root`` is not one."""
+    base = Path(root)
+    ann_dir, img_dir = base / "annotations", base / "images"
+    if not ann_dir.is_dir() or not img_dir.is_dir():
+        raise InputError(f"{base} is not a FUNSD folder: expected annotations/ and images/ in it")
+    for ann in sorted(ann_dir.glob("*.json")):
+        candidates = (img_dir / f"{ann.stem}{s}" for s in FUNSD_IMAGE_SUFFIXES)
+        yield ann, next((c for c in candidates if c.is_file()), None)
 
 
 def dump_funsd(pages: Sequence[TruthPage]) -> str:

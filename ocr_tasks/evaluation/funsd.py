@@ -34,9 +34,7 @@ from ocr_tasks.evaluation.metrics import (
     precision_recall_hmean,
 )
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.truth import TruthPage, TruthWord, parse_funsd
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+from ocr_tasks.truth import TruthPage, TruthWord, funsd_folder, parse_funsd
 
 
 class Engine(Protocol):
@@ -91,18 +89,9 @@ class EvalSample:
 
 def load_funsd(data_dir: str | Path) -> Iterator[EvalSample]:
     """Pages of a FUNSD folder (``annotations/<id>.json`` + ``images/<id>.png``), sorted by id."""
-    root = Path(data_dir)
-    ann_dir, img_dir = root / "annotations", root / "images"
-    if not ann_dir.is_dir() or not img_dir.is_dir():
-        raise InputError(f"{root} is not a FUNSD folder: expected annotations/ and images/ in it")
-    for ann_path in sorted(ann_dir.glob("*.json")):
-        image_path = next(
-            (img_dir / f"{ann_path.stem}{s}" for s in IMAGE_SUFFIXES
-             if (img_dir / f"{ann_path.stem}{s}").is_file()),
-            None,
-        )
+    for ann_path, image_path in funsd_folder(data_dir):
         if image_path is None:
-            raise InputError(f"no image for {ann_path.name} in {img_dir}")
+            raise InputError(f"no image for {ann_path.name} in {ann_path.parent.parent / 'images'}")
         try:
             (truth,) = parse_funsd(ann_path.read_bytes())
         except (CorruptInput, ValueError) as e:  # ValueError: several pages in one file
