@@ -67,8 +67,10 @@ class LabelledPage:
         return " ".join(w.text for w in words) if words else self.truth.text
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; boxed truth as a FUNSD form (integer boxes, rounded outwards)."""
         truth: dict[str, Any] = ({"form": self.truth.to_funsd()["form"]} if self.truth.segments
                                  else {"lines": list(self.truth.lines)})
+        truth.update(width=self.truth.width, height=self.truth.height)
         return {
             "page_id": self.page_id, "image": self.image, "frame": self.frame, "dpi": self.dpi,
             "kind": self.kind, "source": self.source, "document": self.document,
@@ -78,8 +80,9 @@ class LabelledPage:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LabelledPage:
         raw = d["truth"]
-        truth = (parse_funsd(raw)[0] if "form" in raw
+        truth = (parse_funsd({"form": raw["form"]})[0] if "form" in raw
                  else TruthPage(lines=tuple(str(t) for t in raw.get("lines", []))))
+        truth = replace(truth, width=int(raw.get("width", 0)), height=int(raw.get("height", 0)))
         return cls(d["page_id"], d["image"], truth, d["source"], d["document"],
                    int(d.get("frame", 0)), d.get("dpi"), d.get("kind", "page"),
                    d.get("split", ""))
