@@ -11,21 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-Point = tuple[float, float]
-Polygon = tuple[Point, ...]
-Box = tuple[float, float, float, float]
+# Geometry is owned by core.geometry; re-exported here, where the output tree's users look.
+from ocr_tasks.core.geometry import Box, Point, Polygon, box_polygon, polygon_box
 
-
-def polygon_box(polygon: Polygon) -> Box:
-    """Axis-aligned bounds of a polygon."""
-    xs = [p[0] for p in polygon]
-    ys = [p[1] for p in polygon]
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-def box_polygon(box: Box) -> Polygon:
-    x0, y0, x1, y1 = box
-    return ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+__all__ = [
+    "Box", "Document", "Line", "Page", "Point", "Polygon", "Word", "box_polygon", "polygon_box",
+]
 
 
 def _r(v: float) -> float:

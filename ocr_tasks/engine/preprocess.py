@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ocr_tasks.core import geometry
+
 DET_MULTIPLE = 32  # detector input sides must be multiples of 32
 ASSUMED_PAGE_INCHES = 11.0  # long side of a letter page: guesses dpi of images without one
 
@@ -71,20 +73,11 @@ def resize(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rotate90(image: np.ndarray, clockwise: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate by 0/90/180/270 degrees clockwise; matrix maps output pixels to input pixels."""
-    k = (clockwise // 90) % 4
+    """Turn by 0/90/180/270 degrees clockwise (``core.geometry`` conventions); the matrix maps
+    output pixels back to input pixels, as every step here does."""
+    out, _ = geometry.quarter_turn_image(image, clockwise)
     h, w = image.shape[:2]
-    if k == 0:
-        return image, np.eye(3)
-    codes = {1: cv2.ROTATE_90_CLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_COUNTERCLOCKWISE}
-    out = cv2.rotate(image, codes[k])
-    # output (x', y') -> input (x, y), with pixel edges as coordinates
-    back = {
-        1: np.array([[0, 1, 0], [-1, 0, h], [0, 0, 1]], dtype=np.float64),
-        2: np.array([[-1, 0, w], [0, -1, h], [0, 0, 1]], dtype=np.float64),
-        3: np.array([[0, -1, w], [1, 0, 0], [0, 0, 1]], dtype=np.float64),
-    }[k]
-    return out, back
+    return out, geometry.quarter_turn_back(clockwise, w, h)
 
 
 def rotate_small(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:

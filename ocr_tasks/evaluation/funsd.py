@@ -11,7 +11,6 @@ charged too). ``recognize_pages`` is timed separately from the crop recognition 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -35,8 +34,7 @@ from ocr_tasks.evaluation.metrics import (
     precision_recall_hmean,
 )
 from ocr_tasks.page_image import PageImage
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+from ocr_tasks.truth import TruthPage, TruthWord, funsd_folder, parse_funsd
 
 
 class Engine(Protocol):
@@ -51,35 +49,26 @@ class Engine(Protocol):
 
 
 @dataclass(frozen=True)
-class FunsdWord:
-    text: str
-    box: Box
-
-    @property
-    def dontcare(self) -> bool:
-        """Empty words (logos, signatures, rules) are neither ground truth nor errors."""
-        return not self.text.strip()
-
-
-@dataclass(frozen=True)
-class FunsdPage:
-    """One annotated page; the image stays on disk until :meth:`load_image`."""
+class EvalSample:
+    """One page to score: its id, its image (left on disk until :meth:`load_image`) and its
+    truth. Empty words are don't-care (``TruthWord.dontcare``)."""
 
     page_id: str
     image_path: Path
-    words: tuple[FunsdWord, ...]
+    truth: TruthPage
 
     @property
-    def counted_words(self) -> list[FunsdWord]:
-        return [w for w in self.words if not w.dontcare]
+    def counted_words(self) -> tuple[TruthWord, ...]:
+        return self.truth.counted_words
 
     @property
-    def dontcare_words(self) -> list[FunsdWord]:
-        return [w for w in self.words if w.dontcare]
+    def dontcare_words(self) -> tuple[TruthWord, ...]:
+        return self.truth.dontcare_words
 
     @property
     def text(self) -> str:
-        """Reference text for bag-of-words: the counted words, space-separated."""
+        """Reference text for bag-of-words: the counted words, space-separated (so both
+        sides are tokenized alike; see ``evaluate_funsd``)."""
         return " ".join(w.text for w in self.counted_words)
 
     def load_image(self) -> PageImage:
@@ -98,35 +87,16 @@ class FunsdPage:
         return PageImage(image=image, index=0, dpi=dpi)
 
 
-def _box(raw: Sequence[float]) -> Box:
-    x0, y0, x1, y1 = (float(v) for v in raw)
-    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-def load_funsd(data_dir: str | Path) -> Iterator[FunsdPage]:
+def load_funsd(data_dir: str | Path) -> Iterator[EvalSample]:
     """Pages of a FUNSD folder (``annotations/<id>.json`` + ``images/<id>.png``), sorted by id."""
-    root = Path(data_dir)
-    ann_dir, img_dir = root / "annotations", root / "images"
-    if not ann_dir.is_dir() or not img_dir.is_dir():
-        raise InputError(f"{root} is not a FUNSD folder: expected annotations/ and images/ in it")
-    for ann_path in sorted(ann_dir.glob("*.json")):
-        image_path = next(
-            (img_dir / f"{ann_path.stem}{s}" for s in IMAGE_SUFFIXES
-             if (img_dir / f"{ann_path.stem}{s}").is_file()),
-            None,
-        )
+    for ann_path, image_path in funsd_folder(data_dir):
         if image_path is None:
-            raise InputError(f"no image for {ann_path.name} in {img_dir}")
+            raise InputError(f"no image for {ann_path.name} in {ann_path.parent.parent / 'images'}")
         try:
-            form = json.loads(ann_path.read_text(encoding="utf-8"))["form"]
-            words = tuple(
-                FunsdWord(text=str(w["text"]), box=_box(w["box"]))
-                for entity in form
-                for w in entity.get("words", [])
-            )
-        except (ValueError, KeyError, TypeError) as e:
+            (truth,) = parse_funsd(ann_path.read_bytes())
+        except (CorruptInput, ValueError) as e:  # ValueError: several pages in one file
             raise CorruptInput(f"cannot read FUNSD annotation {ann_path}: {e}") from e
-        yield FunsdPage(page_id=ann_path.stem, image_path=image_path, words=words)
+        yield EvalSample(page_id=ann_path.stem, image_path=image_path, truth=truth)
 
 
 def crop_box(image: np.ndarray, box: Box) -> np.ndarray:
@@ -207,7 +177,7 @@ def evaluate_funsd(
     wall_pages = cpu_pages = wall_crops = cpu_crops = 0.0
     t_start = time.perf_counter()
 
-    pages: Iterator[FunsdPage] = load_funsd(data_dir)
+    pages: Iterator[EvalSample] = load_funsd(data_dir)
     bar = None
     if progress:
         from tqdm import tqdm

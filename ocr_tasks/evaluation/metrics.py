@@ -28,10 +28,9 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-Box = tuple[float, float, float, float]
-
 IOU_THRESHOLD = 0.5
 DONTCARE_OVERLAP = 0.5
+MIN_OVERLAP = 0.5  # line alignment: share of the smaller box two lines must overlap
 
 
 # --------------------------------------------------------------------------- text
@@ -521,46 +520,72 @@ def _text_box(line: Any) -> tuple[str, Sequence[float] | None]:
     return str(line.text), getattr(line, "box", None)
 
 
+def assign_by_boxes(
+    gt_boxes: Sequence[Sequence[float]],
+    pred_boxes: Sequence[Sequence[float] | None],
+    *,
+    min_overlap: float = MIN_OVERLAP,
+) -> list[int]:
+    """For each prediction, the reference index it overlaps most, or -1.
+
+    A prediction lands on a reference only when their intersection covers at least
+    ``min_overlap`` of the smaller of the two boxes, so a detector that splits a line in
+    pieces still lands every piece, and one that merges two lines lands on the larger share.
+    A prediction without a box (None) lands nowhere. The one owner of this rule: line
+    alignment here and page scoring in ``quality.scoring`` both call it.
+    """
+    out = []
+    for pbox in pred_boxes:
+        best, best_inter = -1, 0.0
+        if pbox is not None:
+            for g, gbox in enumerate(gt_boxes):
+                inter = intersection(gbox, pbox)
+                smaller = min(box_area(gbox), box_area(pbox))
+                if inter > best_inter and smaller > 0 and inter / smaller >= min_overlap:
+                    best, best_inter = g, inter
+        out.append(best)
+    return out
+
+
+def group_by_boxes(
+    gt_boxes: Sequence[Sequence[float]],
+    pred_boxes: Sequence[Sequence[float] | None],
+    *,
+    min_overlap: float = MIN_OVERLAP,
+) -> tuple[list[list[int]], list[int]]:
+    """(for each reference, the indices of the predictions that landed on it, left to right
+    by x0; the predictions that landed nowhere, in their order), by :func:`assign_by_boxes`."""
+    owner = assign_by_boxes(gt_boxes, pred_boxes, min_overlap=min_overlap)
+    landed: list[list[int]] = [[] for _ in gt_boxes]
+    leftovers: list[int] = []
+    for p, g in enumerate(owner):
+        (leftovers if g < 0 else landed[g]).append(p)
+    for group in landed:
+        group.sort(key=lambda p: float(pred_boxes[p][0]))  # type: ignore[index]  # landed: boxed
+    return landed, leftovers
+
+
 def align_lines_by_boxes(
-    gt_lines: Sequence[Any], pred_lines: Sequence[Any], *, min_overlap: float = 0.5
+    gt_lines: Sequence[Any], pred_lines: Sequence[Any], *, min_overlap: float = MIN_OVERLAP
 ) -> list[tuple[str, str]]:
     """Pair reference and predicted lines by position, so reading order cannot inflate CER.
 
     Lines are ``(text, box)`` tuples or objects with ``.text`` and ``.box`` (e.g.
-    ``document.Line``). Method: each predicted line goes to the reference line it overlaps
-    most, provided the intersection covers at least ``min_overlap`` of the smaller of the two
-    boxes (so a detector that splits a line in pieces still lands every piece, and one that
-    merges two lines lands on the larger share). A reference line's predictions are joined
-    left to right with one space. Returns ``(ref, pred)`` in reference order, then
-    ``('', pred)`` for predictions that overlap no reference line; unmatched references get
-    ``(ref, '')``. When any reference line lacks a box, falls back to
-    :func:`align_texts_by_order`.
+    ``document.Line``). Each predicted line goes to the reference line it overlaps most
+    (:func:`group_by_boxes`); a reference line's predictions are joined left to right with
+    one space. Returns ``(ref, pred)`` in reference order, then ``('', pred)`` for
+    predictions that overlap no reference line; unmatched references get ``(ref, '')``.
+    When any reference line lacks a box, falls back to :func:`align_texts_by_order`.
     """
     gt = [_text_box(line) for line in gt_lines]
     pred = [_text_box(line) for line in pred_lines]
-    if any(box is None for _, box in gt):
+    gt_boxes = [box for _, box in gt if box is not None]
+    if len(gt_boxes) < len(gt):
         return align_texts_by_order([t for t, _ in gt], [t for t, _ in pred])
-    assigned: dict[int, list[tuple[float, str]]] = {g: [] for g in range(len(gt))}
-    leftovers: list[str] = []
-    for ptext, pbox in pred:
-        best_g, best_inter = -1, 0.0
-        if pbox is not None:
-            for g, (_, gbox) in enumerate(gt):
-                assert gbox is not None
-                inter = intersection(gbox, pbox)
-                smaller = min(box_area(gbox), box_area(pbox))
-                if inter > best_inter and smaller > 0 and inter / smaller >= min_overlap:
-                    best_g, best_inter = g, inter
-        if best_g < 0:
-            leftovers.append(ptext)
-        else:
-            assert pbox is not None
-            assigned[best_g].append((float(pbox[0]), ptext))
-    pairs = [
-        (gtext, " ".join(t for _, t in sorted(assigned[g], key=lambda xt: xt[0])))
-        for g, (gtext, _) in enumerate(gt)
-    ]
-    pairs.extend(("", t) for t in leftovers)
+    landed, leftovers = group_by_boxes(gt_boxes, [b for _, b in pred], min_overlap=min_overlap)
+    pairs = [(gtext, " ".join(pred[p][0] for p in group))
+             for (gtext, _), group in zip(gt, landed, strict=True)]
+    pairs.extend(("", pred[p][0]) for p in leftovers)
     return pairs
 
 

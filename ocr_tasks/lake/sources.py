@@ -11,9 +11,9 @@ from datetime import datetime
 
 from ocr_tasks.core.errors import InvalidKey
 from ocr_tasks.io.storage import ObjectInfo, ObjectStore
+from ocr_tasks.truth import SIDECAR_SUFFIXES
 
-# Sidecar ground truth and our own bookkeeping files are not documents.
-SIDECAR_SUFFIXES = (".gt.txt", ".gt.json")
+# Sidecar ground truth (its suffixes are ``truth``'s) and bookkeeping files are not documents.
 IGNORED_NAMES = (".DS_Store", "Thumbs.db")
 
 # (source uri, size, etag or mtime): what identifies an unchanged source object unread.

@@ -29,10 +29,17 @@ from ocr_tasks.lake.rows import BatchContext
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
-from ocr_tasks.quality.sidecars import JSON_SUFFIX, TXT_SUFFIX, parse_funsd, parse_txt
+from ocr_tasks.truth import (
+    AUDIT_PENDING,
+    AUDIT_RETURNED,
+    audit_page_name,
+    audit_pending_base,
+    parse_truth_file,
+    preferred_truth_keys,
+)
 
-PENDING = "_audit/pending"
-RETURNED = "_audit/returned"
+PENDING = AUDIT_PENDING  # the layout is owned by ocr_tasks.truth
+RETURNED = AUDIT_RETURNED
 
 
 @dataclass(frozen=True)
@@ -63,15 +70,11 @@ class AuditSampler:
             self.sample[j] = page
 
 
-def page_name(doc_id: str, page: int) -> str:
-    return f"{doc_id}-p{page}"
-
-
 def write_pending(store: Any, run_id: str, batch_id: str, pages: list[AuditPage]) -> list[str]:
     """Write each sampled page's image and prediction; returns the PNG keys."""
     keys = []
     for audit in pages:
-        base = f"{PENDING}/{batch_id}/{page_name(audit.doc_id, audit.page.index)}"
+        base = f"{PENDING}/{batch_id}/{audit_page_name(audit.doc_id, audit.page.index)}"
         ok, png = cv2.imencode(".png", audit.image.image)
         if not ok:
             raise ValueError(f"cannot encode audit page {base}")
@@ -91,30 +94,20 @@ def import_batch_id(returned_key: str) -> str:
     return "audit-" + hashlib.sha256(returned_key.encode()).hexdigest()[:20]
 
 
-def _returned(store: Any) -> list[str]:
-    """Returned transcriptions, the JSON one when a page came back in both formats."""
-    keys = sorted(i.key for i in store.list(RETURNED + "/"))
-    json_stems = {k[: -len(JSON_SUFFIX)] for k in keys if k.endswith(JSON_SUFFIX)}
-    return [k for k in keys if k.endswith(JSON_SUFFIX)
-            or (k.endswith(TXT_SUFFIX) and k[: -len(TXT_SUFFIX)] not in json_stems)]
-
-
 def score_returned_audits(lake: Lake) -> list[dict[str, Any]]:
     """Score every returned transcription not imported yet; each becomes its own committed
     batch of ``cer_samples`` rows. Returns the rows written (none on a repeated import)."""
     store = lake.store
     written: list[dict[str, Any]] = []
-    for key in _returned(store):
+    for key in preferred_truth_keys(i.key for i in store.list(RETURNED + "/")):
         batch_id = import_batch_id(key)
         if lake.is_committed(batch_id):
             continue
-        suffix = JSON_SUFFIX if key.endswith(JSON_SUFFIX) else TXT_SUFFIX
-        stem = key[len(RETURNED) + 1: -len(suffix)]
-        pending_key = f"{PENDING}/{stem}.json"
+        pending_key = audit_pending_base(key) + ".json"
         if not store.exists(pending_key):
             raise FileNotFoundError(f"{store.uri(key)} answers no pending audit ({pending_key})")
         pending = json.loads(store.get(pending_key))
-        truth = (parse_funsd if suffix == JSON_SUFFIX else parse_txt)(store.get(key))[0]
+        truth = parse_truth_file(key, store.get(key))[0]
         page = Page.from_dict(pending["prediction"])
         now = datetime.now(UTC)
         ctx = SampleContext(pending["run_id"], batch_id, "audit", pending["doc_id"], page.index,

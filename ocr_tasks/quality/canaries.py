@@ -11,8 +11,8 @@ from typing import Any
 
 from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.quality.scoring import SampleContext, sample_rows
-from ocr_tasks.quality.sidecars import TruthPage
 from ocr_tasks.synth import CanaryPage, canary_seed, render_canary
+from ocr_tasks.truth import TruthPage
 
 
 def canary_seeds(batch_id: str, settings: PipelineSettings) -> list[int]:
@@ -27,8 +27,8 @@ def canary_doc_id(seed: int) -> str:
 
 
 def truth_of(canary: CanaryPage) -> TruthPage:
-    return TruthPage(lines=tuple(t for t, _ in canary.lines), segments=tuple(canary.lines),
-                     words=tuple(canary.words))
+    """What a canary is scored against: its exact visual lines, each with its words."""
+    return canary.truth.as_lines()
 
 
 def run_canaries(engine: Any, run_id: str, batch_id: str, settings: PipelineSettings,

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ocr_tasks.document import Box, Page
-from ocr_tasks.evaluation.metrics import align_texts_by_order, box_area, cer_counts, intersection
+from ocr_tasks.core.geometry import Box, quarter_turn_box, union_box
+from ocr_tasks.document import Page
+from ocr_tasks.evaluation.metrics import align_texts_by_order, cer_counts, group_by_boxes
 from ocr_tasks.lake.rows import CerSampleRow
-from ocr_tasks.quality.sidecars import Boxed, TruthPage
+from ocr_tasks.truth import Boxed, TruthPage
 
-MIN_OVERLAP = 0.5
 ROW_OVERLAP = 0.5  # vertical overlap (of the shorter box) that puts two segments on one line
 
 
@@ -69,15 +69,7 @@ class SampleContext:
 
 def upright_box(box: Sequence[float], rotation: int, width: float, height: float) -> Box:
     """A box of the delivered page in the frame after the engine's clockwise ``rotation``."""
-    x0, y0, x1, y1 = (float(v) for v in box)
-    r = rotation % 360
-    if r == 90:
-        return (height - y1, x0, height - y0, x1)
-    if r == 180:
-        return (width - x1, height - y1, width - x0, height - y0)
-    if r == 270:
-        return (y0, width - x1, y1, width - x0)
-    return (x0, y0, x1, y1)
+    return quarter_turn_box(box, rotation, width, height)
 
 
 def baseline_slope(words: Sequence[Boxed]) -> float:
@@ -115,27 +107,8 @@ def visual_lines(segments: Sequence[Boxed], slope: float = 0.0) -> list[Boxed]:
     lines = []
     for row in sorted(rows, key=lambda r: min(level(b)[0] for _, b in r)):
         row.sort(key=lambda s: s[1][0])
-        boxes = [b for _, b in row]
-        union = (min(b[0] for b in boxes), min(b[1] for b in boxes),
-                 max(b[2] for b in boxes), max(b[3] for b in boxes))
-        lines.append((" ".join(t for t, _ in row), union))
+        lines.append((" ".join(t for t, _ in row), union_box(b for _, b in row)))
     return lines
-
-
-def assign_by_boxes(gt_boxes: Sequence[Box], pred_boxes: Sequence[Box],
-                    min_overlap: float = MIN_OVERLAP) -> list[int]:
-    """For each prediction, the truth index it overlaps most (covering at least
-    ``min_overlap`` of the smaller box), or -1."""
-    out = []
-    for pbox in pred_boxes:
-        best, best_inter = -1, 0.0
-        for g, gbox in enumerate(gt_boxes):
-            inter = intersection(gbox, pbox)
-            smaller = min(box_area(gbox), box_area(pbox))
-            if inter > best_inter and smaller > 0 and inter / smaller >= min_overlap:
-                best, best_inter = g, inter
-        out.append(best)
-    return out
 
 
 def _mean_confidence(parts: Sequence[tuple[str, float]]) -> float | None:
@@ -148,21 +121,15 @@ def _mean_confidence(parts: Sequence[tuple[str, float]]) -> float | None:
 
 
 def pair_by_boxes(truth: Sequence[Boxed], preds: Sequence[tuple[str, Box, float]]) -> list[Pair]:
-    """Truth units in order with what landed on them, then unmatched predictions."""
-    owner = assign_by_boxes([b for _, b in truth], [b for _, b, _ in preds])
-    landed: dict[int, list[tuple[str, Box, float]]] = {g: [] for g in range(len(truth))}
-    pairs_extra = []
-    for pred, g in zip(preds, owner, strict=True):
-        if g < 0:
-            pairs_extra.append(Pair("", pred[0], pred[2]))
-        else:
-            landed[g].append(pred)
+    """Truth units in order with what landed on them (``metrics.group_by_boxes``), then
+    unmatched predictions."""
+    landed, leftovers = group_by_boxes([b for _, b in truth], [b for _, b, _ in preds])
     pairs = []
-    for g, (text, _) in enumerate(truth):
-        parts = sorted(landed[g], key=lambda p: p[1][0])
+    for (text, _), group in zip(truth, landed, strict=True):
+        parts = [preds[p] for p in group]
         pairs.append(Pair(text, " ".join(t for t, _, _ in parts),
                           _mean_confidence([(t, c) for t, _, c in parts])))
-    return pairs + pairs_extra
+    return pairs + [Pair("", preds[p][0], preds[p][2]) for p in leftovers]
 
 
 def align_page(truth: TruthPage, page: Page) -> Alignment:
@@ -175,8 +142,8 @@ def align_page(truth: TruthPage, page: Page) -> Alignment:
     def up(box: Sequence[float]) -> Box:
         return upright_box(box, page.rotation, page.width, page.height)
 
-    words = [(t, up(b)) for t, b in truth.words]
-    lines = visual_lines([(t, up(b)) for t, b in truth.segments], baseline_slope(words))
+    words = [(t, up(b)) for t, b in truth.counted_words]
+    lines = visual_lines([(t, up(b)) for t, b in truth.boxed_segments], baseline_slope(words))
     pred_lines = [(ln.text, up(ln.box), ln.confidence) for ln in page.lines]
     pred_words = [(w.text, up(w.box), w.confidence) for w in page.words]
     return Alignment(pair_by_boxes(lines, pred_lines), pair_by_boxes(words, pred_words), "boxes")

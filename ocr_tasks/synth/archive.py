@@ -8,7 +8,6 @@ the seed; PDF dates are pinned so the bytes are reproducible.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,12 +21,10 @@ from PIL import Image
 
 from ocr_tasks.synth.degrade import photo_profile, scan_profile
 from ocr_tasks.synth.documents import DocSpec, RenderedPage, render_document
-from ocr_tasks.synth.truth import PageTruth
+from ocr_tasks.truth import TruthPage, dump_funsd, dump_txt, sidecar_keys
 
 # pinned PDF creation/modification date (PIL takes a struct_time)
 PDF_DATE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC).utctimetuple()
-GT_TEXT_SUFFIX = ".gt.txt"
-GT_JSON_SUFFIX = ".gt.json"
 
 
 @dataclass(frozen=True)
@@ -36,7 +33,7 @@ class SamplePage:
     that frame, and how it was made."""
 
     image: np.ndarray
-    truth: PageTruth
+    truth: TruthPage
     dpi: int
     params: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
@@ -112,20 +109,12 @@ def write_jpeg(path: Path, pages: list[SamplePage], quality: int = 82) -> None:
 def write_truth(path: Path, pages: list[SamplePage]) -> list[Path]:
     """``<stem>.gt.txt`` (page texts joined by form feed) and ``<stem>.gt.json`` (FUNSD; a
     ``{"pages": [...]}`` list for multi-page documents)."""
-    stem = path.with_suffix("")
-    txt = stem.with_name(stem.name + GT_TEXT_SUFFIX)
-    js = stem.with_name(stem.name + GT_JSON_SUFFIX)
-    txt.write_text("\f".join(p.truth.text for p in pages) + "\n", encoding="utf-8")
-    forms = [_form_json(p.truth.to_funsd()) for p in pages]
-    body = forms[0] if len(forms) == 1 else '{"pages": [\n' + ",\n".join(forms) + "\n]}"
-    js.write_text(body + "\n", encoding="utf-8")
+    json_name, txt_name = sidecar_keys(path.name)
+    txt, js = path.with_name(txt_name), path.with_name(json_name)
+    truths = [p.truth for p in pages]
+    txt.write_text(dump_txt(truths), encoding="utf-8")
+    js.write_text(dump_funsd(truths), encoding="utf-8")
     return [txt, js]
-
-
-def _form_json(funsd: dict[str, Any]) -> str:
-    """FUNSD JSON with one entry per line: diffable, and a third of the size of indented JSON."""
-    entries = ",\n".join(json.dumps(e, ensure_ascii=False) for e in funsd["form"])
-    return '{"form": [\n' + entries + "\n]}"
 
 
 # --- the archive ----------------------------------------------------------------------------

@@ -12,28 +12,37 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ocr_tasks.document import Box
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.synth.degrade import scan_profile
 from ocr_tasks.synth.documents import random_spec, render_document
+from ocr_tasks.truth import Boxed, TruthPage, TruthWord
 
 MAX_CANARY_LINES = 40
 
 
 @dataclass(frozen=True)
 class CanaryPage:
-    """A degraded page and its truth in the page's pixel frame.
-
-    ``words`` and ``lines`` are (text, (x0, y0, x1, y1)) in reading order; ``text`` is the
-    lines joined by "\\n"; ``params`` records the layout spec and every degradation value.
-    """
+    """A degraded page and its truth in the page's pixel frame; ``params`` records the
+    layout spec and every degradation value."""
 
     page: PageImage
-    words: list[tuple[str, Box]]
-    lines: list[tuple[str, Box]]
-    text: str
+    truth: TruthPage
     seed: int
     params: dict[str, Any]
+
+    @property
+    def words(self) -> list[TruthWord]:
+        """(text, box) in reading order."""
+        return self.truth.reading_words()
+
+    @property
+    def lines(self) -> list[Boxed]:
+        """Visual lines, (text, box) in reading order."""
+        return self.truth.reading_lines()
+
+    @property
+    def text(self) -> str:
+        return self.truth.text
 
 
 def canary_seed(batch_id: str, index: int) -> int:
@@ -51,13 +60,9 @@ def render_canary(seed: int, *, severity: float = 1.0, dpi: int = 150) -> Canary
     clean = render_document(spec, layout_rng)
     degraded = scan_profile(clean.image, random.Random(seed ^ 0x5CA9), severity)
     h, w = degraded.image.shape[:2]
-    truth = clean.truth.transformed(degraded.matrix, w, h)
-    lines = truth.lines()
     return CanaryPage(
         page=PageImage(degraded.image, index=0, dpi=dpi),
-        words=truth.words(),
-        lines=lines,
-        text="\n".join(text for text, _ in lines),
+        truth=clean.truth.transformed(degraded.matrix, w, h),
         seed=seed,
         params={"layout": spec.to_dict(), **degraded.params},
     )

@@ -17,6 +17,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ocr_tasks.core.geometry import quarter_turn_image
+
 WHITE = 255
 
 
@@ -59,18 +61,9 @@ def skew(
 
 
 def rotate_quarter(image: np.ndarray, clockwise_deg: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate by 0/90/180/270 degrees clockwise (a page fed sideways or upside down)."""
-    h, w = image.shape[:2]
-    deg = clockwise_deg % 360
-    if deg == 0:
-        return image, np.eye(3)
-    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
-    matrices = {
-        90: [[0, -1, h], [1, 0, 0], [0, 0, 1]],
-        180: [[-1, 0, w], [0, -1, h], [0, 0, 1]],
-        270: [[0, 1, 0], [-1, 0, w], [0, 0, 1]],
-    }
-    return cv2.rotate(image, codes[deg]), np.array(matrices[deg], dtype=float)
+    """Turn by 0/90/180/270 degrees clockwise (a page fed sideways or upside down); the
+    matrix maps input to output pixels (``core.geometry`` conventions)."""
+    return quarter_turn_image(image, clockwise_deg)
 
 
 def resize(image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ from ocr_tasks.synth.texts import (
     LOSS_TYPES,
     SCHEDULE_NOTES,
 )
-from ocr_tasks.synth.truth import PageTruth
+from ocr_tasks.truth import TruthPage
 
 KINDS = ("claim_form", "policy_schedule", "letter", "id_card")
 ACCENTS = ((214, 228, 245), (225, 240, 225), (245, 232, 214), (235, 235, 235), (240, 222, 230))
@@ -57,7 +57,7 @@ class RenderedPage:
     """A clean page (HxWx3 BGR) with its ground truth, before degradation."""
 
     image: np.ndarray
-    truth: PageTruth
+    truth: TruthPage
     spec: DocSpec
     meta: dict[str, str] = field(default_factory=dict)
 

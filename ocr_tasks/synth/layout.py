@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ocr_tasks.document import Box
+from ocr_tasks.core.geometry import Box, union_box
 from ocr_tasks.synth.fonts import FontRef, load_font
-from ocr_tasks.synth.truth import PageTruth, Segment, WordTruth, union_box
+from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord
 
 PAPER_MM: dict[str, tuple[float, float]] = {
     "A4": (210.0, 297.0),
@@ -62,7 +62,7 @@ class Canvas:
         self.width, self.height, self.dpi = width, height, dpi
         self.image = Image.new("RGB", (width, height), background)
         self.draw = ImageDraw.Draw(self.image)
-        self._segments: list[Segment] = []
+        self._segments: list[TruthSegment] = []
         self._links: list[tuple[int, int]] = []
         self._rows: dict[int, int] = {}
 
@@ -102,20 +102,20 @@ class Canvas:
             x -= font.getlength(text)
         x, baseline = round(x), round(baseline)
         self.draw.text((x, baseline), text, font=font, fill=style.color, anchor="ls")
-        words: list[WordTruth] = []
+        words: list[TruthWord] = []
         start = 0
         for word in text.split(" "):
             offset = font.getlength(text[:start])
             left, top, right, bottom = font.getbbox(word, anchor="ls")
             words.append(
-                WordTruth(word, (x + offset + left - 1, baseline + top - 1,
+                TruthWord(word, (x + offset + left - 1, baseline + top - 1,
                                  x + offset + right + 1, baseline + bottom + 1))
             )
             start += len(word) + 1
         seg_id = len(self._segments)
         row = self._rows.setdefault(int(baseline), len(self._rows))
         self._segments.append(
-            Segment(seg_id, text, union_box([w.box for w in words]), tuple(words), label, row)
+            TruthSegment(text, union_box(w.box for w in words), tuple(words), label, seg_id, row)
         )
         return seg_id
 
@@ -196,8 +196,9 @@ class Canvas:
         self.rect(box, outline=(120, 120, 120))
 
     # --- result -----------------------------------------------------------------------------
-    def truth(self) -> PageTruth:
-        return PageTruth(self.width, self.height, tuple(self._segments), tuple(self._links))
+    def truth(self) -> TruthPage:
+        return TruthPage(segments=tuple(self._segments), width=self.width, height=self.height,
+                         links=tuple(self._links))
 
     def pixels(self) -> np.ndarray:
         """The page as HxWx3 uint8 BGR (OpenCV order, as ``PageImage`` expects)."""

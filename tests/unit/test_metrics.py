@@ -18,6 +18,7 @@ from ocr_tasks.evaluation.metrics import (
     average_precision,
     bag_of_words_f1,
     cer_counts,
+    group_by_boxes,
     iou,
     iou_matrix,
     label_by_confidence,
@@ -258,6 +259,24 @@ def test_alignment_by_boxes_joins_split_lines_and_keeps_leftovers() -> None:
         ("Total amount due 42.00", "Total amount due 42.00"),
         ("", "stamp"),
     ]
+
+
+def test_group_by_boxes_is_the_one_assignment_rule() -> None:
+    """What line alignment here and page scoring in quality.scoring both rest on."""
+    gt = [b for _, b in LINES[:3]]
+    pred = [
+        (230, 70, 300, 90),  # right half of line 2
+        (10, 70, 200, 90),  # left half of line 2
+        (10, 10, 300, 45),  # line 0, reaching into line 1: the larger share wins
+        (400, 400, 450, 420),  # nowhere
+        None,  # no box: nowhere
+        (10, 20, 300, 30),  # inside line 0
+        (0, 0, 0, 0),  # degenerate: nowhere
+    ]
+    assert group_by_boxes(gt, pred) == ([[2, 5], [], [1, 0]], [3, 4, 6])
+    # overlap is measured on the smaller box: a sliver covering 40 % of it lands nowhere
+    assert group_by_boxes([(0, 0, 100, 10)], [(0, 6, 100, 16)]) == ([[]], [0])
+    assert group_by_boxes([(0, 0, 100, 10)], [(0, 6, 100, 16)], min_overlap=0.4) == ([[0]], [])
 
 
 def test_alignment_by_boxes_falls_back_to_text_without_boxes() -> None:

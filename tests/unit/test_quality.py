@@ -35,7 +35,8 @@ from ocr_tasks.quality.scoring import (
     upright_box,
     visual_lines,
 )
-from ocr_tasks.quality.sidecars import TruthPage, load_sidecar, parse_funsd, parse_txt, sidecar_keys
+from ocr_tasks.quality.sidecars import load_sidecar
+from ocr_tasks.truth import TruthPage, TruthSegment, parse_funsd, parse_txt, sidecar_keys
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 CTX = SampleContext("run1", "b1", "sidecar", "doc1", 0, "m1", NOW)
@@ -75,10 +76,11 @@ def test_txt_sidecar_pages_split_at_form_feeds() -> None:
 
 def test_funsd_sidecar_single_and_multi_page() -> None:
     single = parse_funsd(json.dumps(funsd(FORM)).encode())
-    assert len(single) == 1 and single[0].segments[1] == ("POL-2026-001", (300, 102, 500, 132))
+    assert len(single) == 1
+    assert single[0].boxed_segments[1] == ("POL-2026-001", (300, 102, 500, 132))
     multi = parse_funsd(json.dumps({"pages": [funsd(FORM[:2]), funsd(FORM[2:])]}).encode())
     assert [len(p.segments) for p in multi] == [2, 2] and multi[1].words[0][0] == "Insured"
-    assert multi[0].scaled(2.0).segments[0][1] == (100, 200, 500, 260)
+    assert multi[0].scaled(2.0).boxed_segments[0][1] == (100, 200, 500, 260)
 
 
 def test_sidecar_lookup_prefers_json_and_skips_malformed(tmp_path: Path) -> None:
@@ -147,7 +149,7 @@ def test_box_pairing_agrees_with_metrics_alignment() -> None:
 
 def test_rotated_page_joins_pieces_in_reading_order() -> None:
     # an upside-down page: truth and prediction boxes in the delivered (rotated) frame
-    truth = TruthPage(segments=(("Policy number POL-1", (500, 670, 950, 700)),))
+    truth = TruthPage(segments=(TruthSegment("Policy number POL-1", (500, 670, 950, 700)),))
     pred = [line("Policy number", (750, 670, 950, 700)), line("POL-1", (500, 670, 700, 700))]
     rows = sample_rows(CTX, truth, page(pred, rotation=180))
     assert rows[0]["prediction"] == "Policy number POL-1" and rows[0]["edits"] == 0

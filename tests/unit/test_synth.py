@@ -22,7 +22,7 @@ from ocr_tasks.synth.degrade import rotate_quarter, scan_profile, skew
 from ocr_tasks.synth.documents import KINDS, DocSpec, render_document
 from ocr_tasks.synth.fake_data import FakeData
 from ocr_tasks.synth.fonts import CORE_FACES, MATPLOTLIB_TTF_DIR, load_font
-from ocr_tasks.synth.truth import PageTruth
+from ocr_tasks.truth import TruthPage
 
 INK = 128  # a pixel darker than this counts as ink
 
@@ -69,7 +69,7 @@ def test_core_fonts_come_from_matplotlib() -> None:
 def test_every_layout_word_box_holds_ink(kind: str) -> None:
     dpi = 300 if kind == "id_card" else 150
     page = render_document(DocSpec(kind, "de", font_family="dejavu-serif", dpi=dpi), 11)
-    words = page.truth.words()
+    words = page.truth.reading_words()
     assert len(words) > 10
     _boxes_hold_ink(page.image, [b for _, b in words], min_share=1.0)
 
@@ -134,16 +134,17 @@ def test_quarter_rotation_moves_boxes_with_the_pixels() -> None:
         truth = page.truth.transformed(matrix, image.shape[1], image.shape[0])
         if deg != 180:
             assert image.shape[:2] == page.image.shape[1::-1]
-        _boxes_hold_ink(image, [b for _, b in truth.words()], min_share=1.0)
+        _boxes_hold_ink(image, [b for _, b in truth.reading_words()], min_share=1.0)
 
 
 def test_skew_moves_boxes_with_the_pixels() -> None:
     page = render_document(DocSpec("claim_form", "en"), 6)
     image, matrix = skew(page.image, 2.5)
     truth = page.truth.transformed(matrix, image.shape[1], image.shape[0])
-    _boxes_hold_ink(image, [b for _, b in truth.words()], min_share=1.0)
+    _boxes_hold_ink(image, [b for _, b in truth.reading_words()], min_share=1.0)
     # the tight boxes grow by the rotation, but not by more than the geometry allows
-    for (_, before), (_, after) in zip(page.truth.words(), truth.words(), strict=True):
+    for (_, before), (_, after) in zip(page.truth.reading_words(), truth.reading_words(),
+                                       strict=True):
         width, height = before[2] - before[0], before[3] - before[1]
         assert after[2] - after[0] <= width * 1.01 + height * 0.05
 
@@ -163,7 +164,7 @@ def test_severity_increases_degradation() -> None:
 
 
 def test_funsd_export_shape() -> None:
-    truth: PageTruth = render_document(DocSpec("claim_form", "en"), 9).truth
+    truth: TruthPage = render_document(DocSpec("claim_form", "en"), 9).truth
     form = truth.to_funsd()["form"]
     assert [e["id"] for e in form] == list(range(len(form)))
     for entry in form:
