@@ -138,7 +138,7 @@ def engine_info(engine: Any) -> dict[str, Any]:
     """Name, version and settings of an engine, JSON-ready (settings may be pydantic,
     a dataclass or a mapping)."""
     settings = getattr(engine, "settings", None)
-    if hasattr(settings, "model_dump"):
+    if settings is not None and hasattr(settings, "model_dump"):
         settings = settings.model_dump(mode="json")
     elif is_dataclass(settings) and not isinstance(settings, type):
         settings = asdict(settings)

@@ -127,8 +127,8 @@ class RunLease:
                 raise LeaseLost(f"run {self.run_id} already holds a live lease on this lake")
             if not self.store.put_if_version(key, self.lease.to_json(), got[1]):
                 raise LeaseLost(f"run {self.run_id}: lease taken while acquiring it")
-        got = self.store.get_versioned(key)
-        self._version = got[1] if got else None
+        stored = self.store.get_versioned(key)
+        self._version = stored[1] if stored else None
 
     def renew(self) -> bool:
         """One heartbeat; False (and ``lost`` set) when the lease is no longer ours."""

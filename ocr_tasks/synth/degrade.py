@@ -181,7 +181,10 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     flag = cv2.IMREAD_GRAYSCALE if image.ndim == 2 else cv2.IMREAD_COLOR
-    return cv2.imdecode(buf, flag)
+    decoded = cv2.imdecode(buf, flag)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding failed")
+    return np.asarray(decoded)
 
 
 def table_background(size: tuple[int, int], rng: random.Random, seed: int) -> np.ndarray:
@@ -190,8 +193,9 @@ def table_background(size: tuple[int, int], rng: random.Random, seed: int) -> np
     base = np.array([rng.randint(40, 110), rng.randint(50, 120), rng.randint(60, 140)],
                     dtype=np.float32)
     tex = np.random.default_rng(seed).normal(0, 6, (h // 8 + 1, w // 8 + 1)).astype(np.float32)
-    tex = cv2.resize(cv2.GaussianBlur(tex, (0, 0), 2), (w, h), interpolation=cv2.INTER_LINEAR)
-    return base[None, None, :] + tex[..., None]
+    tex = np.asarray(cv2.resize(cv2.GaussianBlur(tex, (0, 0), 2), (w, h),
+                                interpolation=cv2.INTER_LINEAR), dtype=np.float32)
+    return np.asarray(base[None, None, :] + tex[..., None])
 
 
 # --- profiles -------------------------------------------------------------------------------

@@ -128,15 +128,15 @@ class Flow:
                    for i in range(columns)]
         rows: list[list[tuple[float, str, str, float]]] = []  # (x, label, value, label width)
         for start in range(0, len(pairs), columns):
-            row = pairs[start : start + columns]
+            chunk = pairs[start : start + columns]
             if all(label_w[i] + self.size * 2 + self.c.text_width(v, self.value) <= col_w
-                   for i, (_, v) in enumerate(row)) or columns == 1:
+                   for i, (_, v) in enumerate(chunk)) or columns == 1:
                 rows.append([(self.left + i * col_w, lb, v, label_w[i])
-                             for i, (lb, v) in enumerate(row)])
+                             for i, (lb, v) in enumerate(chunk)])
             else:
                 rows.extend(
                     [(self.left, lb, v, max(label_w[0], self.c.text_width(lb, self.body)))]
-                    for lb, v in row
+                    for lb, v in chunk
                 )
         for row in rows:
             for x, label, value, lw in row:
