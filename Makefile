@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: run test test-fast install system-packages bench evaluate clean
+.PHONY: run test test-fast lint install system-packages bench evaluate clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,14 +44,20 @@ install: $(STAMP)
 run: install
 	$(BIN)/ocr-pipeline ingest $(SOURCE) --lake $(LAKE) $(ARGS)
 
-test: install
+# Lint, types and import contracts (layers, no Prefect in the library) before the tests.
+lint: install
+	$(BIN)/ruff check ocr_tasks flows tests bench scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest tests $(ARGS)
 
-test-fast: install
+test-fast: lint
 	$(BIN)/python -m pytest tests -m 'not slow' $(ARGS)
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/lake_scale.py
 
 evaluate: install
 	$(BIN)/ocr-pipeline evaluate --data ../shared/data/funsd-train --format funsd $(ARGS)

@@ -50,30 +50,44 @@ def ocr_batch(spec: BatchSpec) -> BatchResult:
     return run_batch(spec)
 
 
+def run_batches(state: job.RunState, specs: list[BatchSpec], gpu: bool) -> None:
+    """OCR planned batches, at most ``max_in_flight`` at once; a batch that fails for good
+    becomes retryable error rows for its documents and the run goes on."""
+    if not specs:
+        return
+    logger = get_run_logger()
+    progress.report("planned", batches=len(specs), pages=sum(s.pages for s in specs))
+    with runtime.gpu_annotation(gpu):
+        for spec, future in job.bounded(specs, ocr_batch.submit, as_completed,
+                                        state.request.max_in_flight):
+            try:
+                result, ok = future.result(), True
+            except Exception as exc:  # noqa: BLE001 - the run goes on; documents get error rows
+                logger.error("batch %s failed: %s", spec.batch_id, exc)
+                result, ok = record_batch_failure(spec, exc), False
+            job.batch_ended(state, spec, result, ok)
+            progress.report("batch", pages=spec.pages, result=result)
+
+
 def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummary | State:
     logger = get_run_logger()
     if gpu is None:
         gpu = runtime.cluster_has_gpus(PipelineSettings().dask_address)
     state = job.start_run(request, run_id=str(flow_run.id) if flow_run.id else None)
     logger.info("run %s: %s -> %s", state.run_id, request.source, request.lake)
-    for wave in job.candidate_waves(state):
-        probes: list[Probe] = []
-        chunks = job.chunked(wave, request.probe_chunk)
-        for _, future in job.bounded(chunks, lambda c: probe_documents.submit(request.source, c),
-                                     as_completed, request.max_in_flight):
-            probes.extend(future.result())
-        specs = job.plan_wave(state, probes)
-        progress.report("planned", batches=len(specs), pages=sum(s.pages for s in specs))
-        with runtime.gpu_annotation(gpu):
-            for spec, future in job.bounded(specs, ocr_batch.submit, as_completed, request.max_in_flight):
-                try:
-                    result = future.result()
-                except Exception as exc:  # noqa: BLE001 - the run goes on; documents get error rows
-                    logger.error("batch %s failed: %s", spec.batch_id, exc)
-                    state.failed_batches.append(spec.batch_id)
-                    result = record_batch_failure(spec, exc)
-                state.results.append(result)
-                progress.report("batch", pages=spec.pages, result=result)
+    try:
+        for wave in job.candidate_waves(state):
+            probes: list[Probe] = []
+            chunks = job.chunked(wave, request.probe_chunk)
+            for _, future in job.bounded(chunks, lambda c: probe_documents.submit(request.source, c),
+                                         as_completed, request.max_in_flight):
+                probes.extend(future.result())
+            run_batches(state, job.plan_wave(state, probes), gpu)
+        # documents of runs that stopped heart-beating: ours once their leases expire
+        run_batches(state, job.plan_wave(state, job.await_deferred(state)), gpu)
+    except BaseException:
+        job.abandon_run(state)
+        raise
     summary = job.finish_run(state)
     logger.info(summary.describe())
     outcome = publish.publish_run(summary, state)  # artifacts, events, Degraded state

@@ -93,9 +93,10 @@ class PipelineSettings(BaseSettings):
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
     cer_threshold: float = Field(0.10, description="Batch CER above this emits ocr.quality.degraded.")
     review_confidence: float = Field(0.80, description="Pages below this mean confidence need review.")
-    sweep_grace_s: float = Field(
-        3600.0, description="Uncommitted files younger than this are left alone at run start, so "
-        "runs sharing a lake never delete each other's in-flight batches.")
+    lease_ttl_s: float = Field(
+        120.0, description="A run's lease on the lake lasts this long unless renewed; a run that "
+        "dies blocks its documents at most this long.")
+    lease_heartbeat_s: float = Field(20.0, description="Lease renewal interval (TTL >= 3x).")
     canary_severity: float = Field(1.0, description="Canary scan degradation: 1 typical, 3 bad.")
     canary_dpi: int = Field(150, description="Resolution canaries are rendered at.")
     canary_seed: int = Field(0, description="Non-zero draws another canary set.")

@@ -90,6 +90,14 @@ def is_live(store: ObjectStore, run_id: str) -> bool:
     return got is not None and not got[0].expired()
 
 
+def check_lease(store: ObjectStore, run_id: str) -> None:
+    """The fence a batch passes right before its commit becomes visible."""
+    got = read_lease(store, run_id)
+    if got is None or got[0].expired():
+        raise LeaseLost(f"run {run_id} no longer holds its lease on {store.root_uri}: "
+                        "its batches must not commit (another run may have taken its work)")
+
+
 def live_leases(store: ObjectStore) -> Iterator[tuple[Lease, str]]:
     """Every lease on the lake, live or expired (one small object per unfinished run)."""
     for info in store.list(f"{LIVE}/"):

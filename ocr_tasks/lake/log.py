@@ -227,7 +227,30 @@ class CommitLog:
             day += timedelta(days=1)
         return sorted(keys)
 
+    def migrate_legacy(self) -> int:
+        """Lakes written before the log kept one flat ``_commits/<batch_id>.json`` per batch:
+        give each a log entry (once; a format marker records that it was done)."""
+        marker = "_maintenance/log-format.json"
+        if self.store.exists(marker):
+            return 0
+        moved = 0
+        for info in self.store.list(f"{COMMITS}/"):
+            if info.key.count("/") != 1 or not info.key.endswith(".json"):
+                continue
+            record = CommitRecord.from_json(self.store.get(info.key), self.store.uri(info.key))
+            when = datetime.fromisoformat(record.committed_at) if record.committed_at else (
+                info.mtime)
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            record = replace(record, log_key=entry_key(when, record.batch_id))
+            self.store.put(pointer_key(record.batch_id), record.to_json())
+            self.store.put(record.log_key, record.to_json())
+            self.store.delete(info.key)
+            moved += 1
+        self.store.put(marker, json.dumps({"format": LOG_FORMAT}).encode())
+        return moved
+
     def snapshot(self) -> Snapshot:
+        self.migrate_legacy()
         checkpoint = self.latest_checkpoint()
         keys = self.tail_keys(checkpoint.cutoff if checkpoint else None)
         tail = parallel_map(lambda k: parse_entry(self.store.get(k), self.store.uri(k)), keys)

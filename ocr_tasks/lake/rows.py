@@ -26,6 +26,15 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
+def run_tag(run_id: str) -> str:
+    """The prefix of a run's batch ids (and so of its data files): how a sweep finds the
+    files of one dead run without listing the lake."""
+    tag = re.sub(r"[^A-Za-z0-9]", "", run_id)[:12]
+    if not tag:
+        raise ValueError(f"run_id {run_id!r} has no letters or digits")
+    return "r" + tag
+
+
 def _check_date(value: str) -> str:
     try:
         date.fromisoformat(value)

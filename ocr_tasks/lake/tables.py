@@ -2,27 +2,28 @@
 
 Layout (Hive partitioning, readable by DuckDB/pandas/Spark with no custom code)::
 
-    {table}/ingest_date=YYYY-MM-DD/{batch_id}.parquet
+    {table}/ingest_date=YYYY-MM-DD/{batch_id}.parquet      batch_id = <run tag>-b<hash>
+    {table}/ingest_date=YYYY-MM-DD/compact-<id>.parquet    rows of many batches (``compact``)
     runs/ingest_date=YYYY-MM-DD/{run_id}.parquet
-    _commits/{batch_id}.json
+    _commits/, _log/, _checkpoints/                         what is committed (``lake.log``)
 
-Protocol: a batch writes its data files first, then its commit record. File names depend only
-on the batch, so a retried batch overwrites its own files instead of duplicating rows; keep
-``BatchContext`` (including ``ingest_date``) fixed when a batch is planned so retries land on
-the same keys. :meth:`Lake.read_table` reads only files named by commit records; a glob reader
-(DuckDB) sees everything, so run :meth:`Lake.sweep_uncommitted` after crashes (the batch runner
-does so at flow start) to remove data files that no commit claims.
+Protocol: a batch writes its data files first, then commits (``lake.log``). File names depend
+only on the batch, so a retried batch overwrites its own files instead of duplicating rows;
+keep ``BatchContext`` (including ``ingest_date``) fixed when a batch is planned so retries land
+on the same keys. :meth:`Lake.read_table` reads only committed files; a glob reader (DuckDB)
+sees everything, including files of a batch being written or of a run that died, which
+:meth:`Lake.sweep_run` removes once that run's lease has expired.
 """
 
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ocr_tasks.core.concurrency import parallel_map
@@ -30,7 +31,8 @@ from ocr_tasks.core.config import S3Settings
 from ocr_tasks.core.errors import StorageError
 from ocr_tasks.io.storage import ObjectStore, open_store
 from ocr_tasks.lake.commits import CommitRecord, TableFile
-from ocr_tasks.lake.rows import BatchContext, Row, as_dicts, check_id
+from ocr_tasks.lake.log import CommitLog, Snapshot
+from ocr_tasks.lake.rows import BatchContext, Row, as_dicts, check_id, run_tag
 from ocr_tasks.lake.schema import (
     PARTITION_COLUMN,
     SCHEMAS,
@@ -41,8 +43,6 @@ from ocr_tasks.lake.schema import (
     rows_to_table,
     schema,
 )
-
-COMMITS = "_commits"
 
 __all__ = [
     "TABLES",
@@ -71,6 +71,7 @@ class Lake:
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        self.log = CommitLog(store)
 
     @classmethod
     def open(cls, uri: str, s3: S3Settings | None = None) -> Lake:
@@ -86,13 +87,16 @@ class Lake:
     # ----------------------------------------------------------------------------- write
 
     def write_batch(
-        self, ctx: BatchContext, rows: Mapping[str, Sequence[Row | dict[str, Any]]]
+        self, ctx: BatchContext, rows: Mapping[str, Sequence[Row | dict[str, Any]]],
+        *, before_visible: Callable[[], None] | None = None,
     ) -> CommitRecord:
-        """Write one batch's tables (data first, then the commit record); returns the record.
+        """Write one batch's tables, then commit them (``lake.log``); returns the record.
 
         Every table given appears in the record with its row count; only non-empty tables get
-        a file. Rewriting a committed batch replaces it: files the new attempt no longer writes
-        are deleted after the new record is in place.
+        a file. ``before_visible`` runs after the data is written and before the commit
+        becomes visible: the run's chance to refuse (a lost lease raises there). Rewriting a
+        committed batch replaces it: its own files the new attempt no longer writes are
+        deleted once the new commit is visible.
         """
         unknown = sorted(set(rows) - set(TABLES) | ({"runs"} & set(rows)))
         if unknown:
@@ -105,11 +109,13 @@ class Lake:
             if key is not None:
                 self.store.put(key, _parquet_bytes(table))
             written[name] = TableFile(table.num_rows, key)
-        record = CommitRecord(ctx.batch_id, ctx.run_id, ctx.ingest_date, ctx.model_version,
-                              written, _now().isoformat())
-        self.store.put(self._commit_key(ctx.batch_id), record.to_json())
+        record = self.log.commit(
+            CommitRecord(ctx.batch_id, ctx.run_id, ctx.ingest_date, ctx.model_version, written),
+            before_visible)
+        own = f"/{ctx.batch_id}.parquet"
         for stale in sorted(set(previous.files if previous else ()) - set(record.files)):
-            self.store.delete(stale)
+            if stale.endswith(own):  # never a compacted file other batches share
+                self.store.delete(stale)
         return record
 
     def write_run(self, run: Row | dict[str, Any]) -> None:
@@ -127,42 +133,28 @@ class Lake:
 
     # ------------------------------------------------------------------------------ read
 
-    @staticmethod
-    def _commit_key(batch_id: str) -> str:
-        return f"{COMMITS}/{check_id(batch_id, 'batch_id')}.json"
-
     def commit_record(self, batch_id: str) -> CommitRecord | None:
         """The batch's commit record, or None if it is not committed."""
-        key = self._commit_key(batch_id)
-        if not self.store.exists(key):
-            return None
-        return self._load_commit(key)
-
-    def _load_commit(self, key: str) -> CommitRecord:
-        return CommitRecord.from_json(self.store.get(key), self.store.uri(key))
+        return self.log.lookup(check_id(batch_id, "batch_id"))
 
     def is_committed(self, batch_id: str) -> bool:
-        return self.store.exists(self._commit_key(batch_id))
+        return self.commit_record(batch_id) is not None
+
+    def snapshot(self) -> Snapshot:
+        """The committed state now: the newest checkpoint and the log after it."""
+        return self.log.snapshot()
 
     def commits(self) -> list[CommitRecord]:
-        """All commit records, by batch id (fetched in parallel: one small object each)."""
-        keys = [i.key for i in self.store.list(f"{COMMITS}/") if i.key.endswith(".json")]
-        return parallel_map(self._load_commit, keys)
+        """Every committed batch's record (latest version, compactions applied)."""
+        return list(self.snapshot().records())
 
-    def committed_files(self, name: str) -> list[tuple[str, str]]:
-        """(key, ingest_date) of the readable files of a table: committed ones, or all runs."""
+    def committed_files(self, name: str, snapshot: Snapshot | None = None) -> list[str]:
+        """Keys of the committed files of a table (each once; for ``runs``, every run file)."""
         if name == "runs":
-            return [
-                (info.key, _partition_of(info.key))
-                for info in self.store.list("runs/")
-                if info.key.endswith(".parquet")
-            ]
-        files = []
-        for record in self.commits():
-            entry = record.tables.get(name)
-            if entry and entry.file:
-                files.append((entry.file, record.ingest_date))
-        return sorted(files)
+            return sorted(i.key for i in self.store.list("runs/") if i.key.endswith(".parquet"))
+        snapshot = snapshot or self.snapshot()
+        return sorted({r.tables[name].file for r in snapshot.records()  # type: ignore[misc]
+                       if name in r.tables and r.tables[name].file})
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A whole table (committed files, all partitions), with ``ingest_date`` as a string
@@ -173,9 +165,8 @@ class Lake:
         if bad:
             raise SchemaError(f"{name} has no columns {bad}")
         read_columns = [c for c in wanted if c != PARTITION_COLUMN]
-        parts = parallel_map(
-            lambda f: self._read_file(name, f[0], f[1], read_columns), self.committed_files(name)
-        )
+        parts = parallel_map(lambda key: self._read_file(name, key, read_columns),
+                             self.committed_files(name))
         if not parts:
             table = empty(name).append_column(PARTITION_COLUMN, pa.array([], pa.string()))
         else:
@@ -183,65 +174,57 @@ class Lake:
         return table.select(wanted)
 
     def read_batches(self, name: str, batch_ids: Iterable[str], columns: list[str]) -> pa.Table:
-        """One table's rows of these committed batches only (uncommitted ones are skipped)."""
-        files = []
-        for batch_id in batch_ids:
+        """One table's rows of these committed batches only (uncommitted ones are skipped;
+        a compacted file shared with other batches is filtered to these)."""
+        wanted = set(batch_ids)
+        files: set[str] = set()
+        for batch_id in wanted:
             record = self.commit_record(batch_id)
             entry = record.tables.get(name) if record else None
-            if record and entry and entry.file:
-                files.append((entry.file, record.ingest_date))
-        parts = parallel_map(lambda f: self._read_file(name, f[0], f[1], columns), files)
+            if entry is not None and entry.file:
+                files.add(entry.file)
+        cols = list(dict.fromkeys([*columns, "batch_id"]))
+        parts = [part.filter(pc.is_in(part["batch_id"], pa.array(sorted(wanted))))
+                 for part in parallel_map(lambda k: self._read_file(name, k, cols), sorted(files))]
         if not parts:
             return empty(name).select(columns)
         return pa.concat_tables(parts).select(columns)
 
-    def _read_file(self, name: str, key: str, day: str, columns: list[str]) -> pa.Table:
+    def _read_file(self, name: str, key: str, columns: list[str]) -> pa.Table:
         try:
             data = self.store.get(key)
         except StorageError as e:
             raise StorageError(f"committed file {self.store.uri(key)} cannot be read: {e}") from e
         parquet = pq.ParquetFile(io.BytesIO(data))
         present = [c for c in columns if c in parquet.schema_arrow.names]
-        table = conform(parquet.read(columns=present), name)
+        table = conform(parquet.read(columns=present), name).select(columns)
+        day = partition_of(key)
         return table.append_column(PARTITION_COLUMN, pa.array([day] * table.num_rows, pa.string()))
-
-    def known_documents(self) -> pa.Table:
-        """The manifest: which source objects (and page ranges) the lake already holds, and in
-        which batch (so a planner can tell a document's segments apart)."""
-        return self.read_table(
-            "documents",
-            columns=[
-                "doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-                "page_start", "page_end", "pages", "status", "batch_id",
-            ],
-        )  # fmt: skip
 
     # ------------------------------------------------------------------------- maintenance
 
-    def sweep_uncommitted(self, *, min_age_s: float = 0.0) -> list[str]:
-        """Delete data files no commit record claims (crashed or superseded attempts).
+    def sweep_run(self, run_id: str, ingest_date: str) -> list[str]:
+        """Delete the data files of a dead run's batches that never committed.
 
-        ``min_age_s`` spares files younger than that, so a sweep cannot remove the files of a
-        batch that another process is writing right now; use a grace period (e.g. 3600) when
-        flows may run concurrently with the sweep.
+        Only ever called for a run whose lease expired (see ``pipeline.job``): such a run can
+        no longer commit, because every batch checks its lease right before its commit
+        becomes visible. Costs one listing per table of that run's day, whatever the
+        lake's size.
         """
-        claimed = {key for record in self.commits() for key in record.files}
-        cutoff = time.time() - min_age_s
+        tag = run_tag(run_id)
         removed = []
         for name in TABLES:
             if name == "runs":
                 continue
-            for info in self.store.list(f"{name}/"):
-                if not info.key.endswith(".parquet") or info.key in claimed:
-                    continue
-                if min_age_s and info.mtime.timestamp() > cutoff:
-                    continue
-                self.store.delete(info.key)
-                removed.append(info.key)
+            for info in self.store.list(f"{name}/{PARTITION_COLUMN}={ingest_date}/{tag}-"):
+                batch_id = info.key.rsplit("/", 1)[-1].removesuffix(".parquet")
+                if info.key.endswith(".parquet") and not self.is_committed(batch_id):
+                    self.store.delete(info.key)
+                    removed.append(info.key)
         return removed
 
 
-def _partition_of(key: str) -> str:
+def partition_of(key: str) -> str:
     for part in key.split("/"):
         if part.startswith(f"{PARTITION_COLUMN}="):
             return part.split("=", 1)[1]

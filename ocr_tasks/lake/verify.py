@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.errors import StorageError, StorageUnreachable
 from ocr_tasks.io.storage import ObjectStore
+from ocr_tasks.lake.maintenance import superseded_files
 from ocr_tasks.lake.manifest import missing_ranges, row_fingerprint
 from ocr_tasks.lake.schema import TABLES
 from ocr_tasks.lake.sources import Fingerprint, is_document_key, source_ref
@@ -107,16 +108,20 @@ class VerifyReport:
 def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
     """Every committed file once: check it exists with the stated row count, keep the columns
     verify needs. Missing or unreadable files become problems, not exceptions."""
-    records = lake.commits()
-    report.batches = len(records)
-    jobs: list[tuple[str, str, str, int]] = []  # (table, batch, key, rows)
-    for record in records:
+    expected: dict[tuple[str, str], int] = defaultdict(int)  # (table, file) -> rows
+    owners: dict[str, str] = {}  # file -> a batch that names it (for messages)
+    claimed: set[str] = set()
+    for record in lake.snapshot().records():
+        report.batches += 1
         batch = record.batch_id
         for name, entry in sorted(record.tables.items()):
             if entry.file:
-                jobs.append((name, batch, entry.file, entry.rows))
+                expected[(name, entry.file)] += entry.rows
+                owners.setdefault(entry.file, batch)
+                claimed.add(entry.file)
             elif entry.rows:
                 report.add("commit_incomplete", batch, f"{name}: {entry.rows} rows but no file")
+    jobs = [(name, owners[key], key, rows) for (name, key), rows in sorted(expected.items())]
 
     def read(job: tuple[str, str, str, int]) -> tuple[str, pa.Table | None]:
         name, batch, key, rows = job
@@ -148,14 +153,15 @@ def _read_committed(lake: Lake, report: VerifyReport) -> dict[str, pa.Table]:
         else pa.table({c: [] for c in columns})
         for name, columns in COLUMNS.items()
     }
-    claimed = {key for record in records for key in record.files}
+    claimed |= superseded_files(lake)
     for name in TABLES:
         if name == "runs":
             continue
         for info in lake.store.list(f"{name}/"):
             if info.key.endswith(".parquet") and info.key not in claimed:
                 report.add("uncommitted_file", info.key,
-                           "data file without a commit record (the next run's sweep removes it)")
+                           "data file without a commit (a run's sweep removes it once that "
+                           "run's lease has expired)")
     return tables
 
 

@@ -21,6 +21,7 @@ from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSetting
 from ocr_tasks.core.errors import OcrPipelineError, StorageUnreachable, error_kind, is_retryable
 from ocr_tasks.document import Page
 from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.lake.leases import check_lease
 from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
@@ -180,7 +181,8 @@ def run_batch(
         cer_high=measured.cer_high,
     )
     rows.tables["batches"] = [result.to_row()]
-    lake.write_batch(ctx, rows.tables)
+    fence = (lambda: check_lease(lake.store, spec.run_id)) if spec.fenced else None
+    lake.write_batch(ctx, rows.tables, before_visible=fence)
     return result
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ class Probe:
 
 def list_candidates(
     store: ObjectStore,
-    known_fingerprints: set[Fingerprint],
+    known_fingerprints: Container[Fingerprint],
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -117,6 +117,13 @@ def probe_documents(store: ObjectStore, refs: Iterable[SourceRef], limits: Limit
     return [probe_document(store, ref, limits) for ref in refs]
 
 
+def as_duplicate(probe: Probe) -> Probe:
+    """The probe of an object whose content the lake (or this run) already holds: it keeps a
+    ``documents`` row of its own, status ``duplicate``, and no pages are processed again."""
+    return replace(probe, pages=0, error_kind=DUPLICATE,
+                   error_message="same content as an already ingested document")
+
+
 def deduplicate(probes: Iterable[Probe], known_doc_ids: set[str]) -> Iterator[Probe]:
     """Mark probes whose content is already in the lake or earlier in this run.
 
@@ -128,8 +135,7 @@ def deduplicate(probes: Iterable[Probe], known_doc_ids: set[str]) -> Iterator[Pr
         if probe.failed:
             yield probe
         elif probe.doc_id in seen:
-            yield replace(probe, pages=0, error_kind=DUPLICATE,
-                          error_message="same content as an already ingested document")
+            yield as_duplicate(probe)
         else:
             seen.add(probe.doc_id)
             yield probe

@@ -4,6 +4,12 @@ A run goes in *waves* so that memory stays bounded however large the source is: 
 next few thousand candidate objects from the listing, probe them in chunks on the workers,
 plan their pages into batches, OCR the batches with a bounded number in flight, repeat.
 Every batch commits on its own, so a run that dies resumes where it stopped.
+
+Runs share a lake safely: each holds a lease (``lake.leases``) while it works and claims the
+content of every document before planning its pages (``lake.claims``); a document claimed
+by another live run is left to that run, one claimed by a dead run is taken over, and only
+the files of dead runs are ever swept. So any two runs, on one host or two, end with every
+page once.
 """
 
 from __future__ import annotations
@@ -21,14 +27,17 @@ from typing import Any, TypeVar
 from ocr_tasks.core.config import LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import InputError
 from ocr_tasks.io.storage import open_store
-from ocr_tasks.lake.manifest import Manifest, load_manifest
+from ocr_tasks.lake.claims import Claims, Outcome
+from ocr_tasks.lake.leases import RunLease, is_live, lease_key, live_leases
+from ocr_tasks.lake.maintenance import maybe_checkpoint
+from ocr_tasks.lake.manifest import Manifest, doc_done_elsewhere, load_manifest
 from ocr_tasks.lake.rows import RunRow
 from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.pipeline.batch import BatchResult
 from ocr_tasks.pipeline.discovery import (
     Probe,
-    deduplicate,
+    as_duplicate,
     list_candidates,
     probe_documents,
 )
@@ -78,8 +87,16 @@ class RunState:
     run_id: str
     started_at: datetime
     manifest: Manifest
+    lease: RunLease | None = None
+    claims: Claims | None = None
     results: list[BatchResult] = field(default_factory=list)
     failed_batches: list[str] = field(default_factory=list)
+    # documents this run claimed -> batches still to commit; done claims when it reaches 0
+    outstanding: dict[str, int] = field(default_factory=dict)
+    claimed_uri: dict[str, str] = field(default_factory=dict)  # doc id -> uri it claimed for
+    deferred: list[Probe] = field(default_factory=list)  # owned by runs that look dead
+    elsewhere: dict[str, int] = field(default_factory=dict)  # live owner -> documents left
+    swept: int = 0
 
     @property
     def ingest_date(self) -> str:
@@ -92,20 +109,66 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def check_source(uri: str) -> None:
-    """A mistyped folder would otherwise look like an empty drop and 'succeed'."""
-    if "://" not in uri and not os.path.isdir(uri):
-        raise InputError(f"source folder {uri} does not exist")
+def _within(inner: str, outer: str) -> bool:
+    inner, outer = inner.rstrip("/") + "/", outer.rstrip("/") + "/"
+    return inner.startswith(outer)
+
+
+def check_source(source: str, lake: str) -> None:
+    """A mistyped folder would otherwise look like an empty drop and 'succeed'; a lake inside
+    its source (or the reverse) would ingest its own files, more every run."""
+    if "://" not in source and not os.path.isdir(source):
+        raise InputError(f"source folder {source} does not exist")
+    src, dst = open_store(source).root_uri, open_store(lake).root_uri
+    if _within(dst, src) or _within(src, dst):
+        raise InputError(f"the lake {dst} and the source {src} overlap: put the lake outside "
+                         "the source folder or bucket prefix")
+
+
+def sweep_dead_runs(lake: Lake, own_run_id: str) -> int:
+    """Remove what runs whose lease expired left uncommitted, then their leases. Their
+    claims stay: the next run to meet those documents takes them over."""
+    removed = 0
+    for lease, version in live_leases(lake.store):
+        if lease.run_id == own_run_id or not lease.expired():
+            continue
+        files = lake.sweep_run(lease.run_id, lease.ingest_date)
+        log.warning("run %s died holding its lease: removed %d uncommitted files",
+                    lease.describe(), len(files))
+        lake.store.delete_if_version(lease_key(lease.run_id), version)
+        removed += len(files)
+    return removed
 
 
 def start_run(request: IngestRequest, run_id: str | None = None) -> RunState:
-    """Clear what a crashed run left half-written, then read the manifest."""
-    check_source(request.source)
+    """Take the run's lease, clear what dead runs left half-written, read the manifest.
+
+    The caller must end the run with :func:`finish_run` or :func:`abandon_run` (they
+    release the lease); a process that dies instead leaves a lease that expires.
+    """
+    check_source(request.source, request.lake)
+    settings = PipelineSettings()
     lake = Lake.open(request.lake)
-    removed = lake.sweep_uncommitted(min_age_s=PipelineSettings().sweep_grace_s)
-    if removed:
-        log.info("removed %d files of uncommitted batches from an earlier attempt", len(removed))
-    return RunState(request, run_id or uuid.uuid4().hex, datetime.now(UTC), load_manifest(lake))
+    run_id = run_id or uuid.uuid4().hex
+    started = datetime.now(UTC)
+    lease = RunLease(lake.store, run_id, flow=request.flow, source=request.source,
+                     ingest_date=started.date().isoformat(), ttl_s=settings.lease_ttl_s,
+                     heartbeat_s=settings.lease_heartbeat_s)
+    lease.__enter__()
+    try:
+        swept = sweep_dead_runs(lake, run_id)
+        manifest = load_manifest(lake, prefix=open_store(request.source).root_uri + "/")
+    except BaseException:
+        lease.release()
+        raise
+    return RunState(request, run_id, started, manifest, lease, Claims(lake.store, run_id),
+                    swept=swept)
+
+
+def abandon_run(state: RunState) -> None:
+    """Release the lease of a run that stops early (its claims expire with it)."""
+    if state.lease is not None:
+        state.lease.release()
 
 
 def candidate_waves(state: RunState) -> Iterator[list[SourceRef]]:
@@ -132,19 +195,100 @@ def balanced_batch_pages(total_pages: int, batch_pages: int, slots: int) -> int:
     return max(1, min(batch_pages, max(MIN_BATCH_PAGES, even)))
 
 
+def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
+    """The probes this run will account for: claimed (ours to OCR, or failed), or duplicates
+    of content the lake or this run holds. Documents a live run owns are left to it; those
+    of a run that stopped heart-beating are deferred until its lease expires."""
+    assert state.claims is not None, "a run plans only while it holds its lease"
+    settings = PipelineSettings()
+    taken: list[Probe] = []
+    planned: list[Probe] = []
+    for probe in sorted(probes, key=lambda p: p.ref.key):
+        if probe.doc_id in state.claimed_uri:
+            if state.claimed_uri[probe.doc_id] != probe.ref.uri and not probe.failed:
+                planned.append(as_duplicate(probe))  # same content twice in this run
+            continue
+        got = state.claims.acquire(probe.doc_id, probe.ref.uri)
+        if got.outcome is Outcome.ELSEWHERE:
+            assert got.owner is not None
+            if got.owner.stale(settings.lease_heartbeat_s):
+                state.deferred.append(probe)
+            else:
+                state.elsewhere[got.owner.describe()] = (
+                    state.elsewhere.get(got.owner.describe(), 0) + 1)
+            continue
+        if got.outcome is Outcome.DONE:
+            if got.claim.source_uri != probe.ref.uri or probe.ref.fingerprint not in \
+                    state.manifest.done_fingerprints:
+                planned.append(as_duplicate(probe))
+            continue
+        state.claimed_uri[probe.doc_id] = probe.ref.uri
+        (taken if got.taken_over else planned).append(probe)
+    if taken:  # a dead run's documents: some may be complete already (died before saying so)
+        lake = Lake.open(state.request.lake)
+        finished = doc_done_elsewhere(lake, lake.snapshot(), [p.doc_id for p in taken])
+        for probe in taken:
+            if probe.doc_id in finished:
+                state.claims.mark_done(probe.doc_id)
+                planned.append(as_duplicate(probe))
+            else:
+                planned.append(probe)
+    return planned
+
+
 def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
-    """Dedupe a wave's probes against the lake and this run, then pack them into batches."""
+    """Claim a wave's probes, then pack what is ours into batches."""
     req = state.request
-    fresh = list(deduplicate(sorted(probes, key=lambda p: p.ref.key), state.manifest.done_doc_ids))
-    for probe in fresh:
-        if not probe.failed:
-            state.manifest.done_doc_ids.add(probe.doc_id)  # later waves see it as a duplicate
+    fresh = claim(state, probes)
     size = balanced_batch_pages(sum(p.pages for p in fresh), req.batch_pages, req.max_in_flight)
-    return list(plan_batches(
+    specs = list(plan_batches(
         fresh, batch_pages=size, run_id=state.run_id, ingest_date=state.ingest_date,
         source_uri=req.source, lake_uri=req.lake,
         missing=lambda p: state.manifest.missing_ranges(p.doc_id, p.pages),
     ))
+    for spec in specs:
+        for doc_id in owned_documents(spec):
+            state.outstanding[doc_id] = state.outstanding.get(doc_id, 0) + 1
+    return specs
+
+
+def owned_documents(spec: BatchSpec) -> set[str]:
+    """Documents of a batch whose claim this run holds (not duplicates of others)."""
+    return {item.probe.doc_id for item in spec.items if not item.is_duplicate}
+
+
+def batch_ended(state: RunState, spec: BatchSpec, result: BatchResult, ok: bool) -> None:
+    """Account for a finished batch; a claimed document whose batches all committed is done
+    (a failed batch leaves its documents' claims open, for the next run to take over)."""
+    state.results.append(result)
+    if not ok:
+        state.failed_batches.append(spec.batch_id)
+    for doc_id in owned_documents(spec):
+        left = state.outstanding.get(doc_id, 0) - 1
+        state.outstanding[doc_id] = left if ok else -1_000_000  # never done in this run
+        if left == 0 and ok and state.claims is not None:
+            state.claims.mark_done(doc_id)
+
+
+def await_deferred(state: RunState, poll_s: float = 2.0) -> list[Probe]:
+    """Wait (at most one lease TTL) until the runs that stopped heart-beating lose their
+    leases, and return their documents for this run to take over."""
+    import time
+
+    if not state.deferred:
+        return []
+    settings = PipelineSettings()
+    store = Lake.open(state.request.lake).store
+    owners = {state.claims.owner_of(p.doc_id) for p in state.deferred} if state.claims else set()
+    deadline = time.monotonic() + settings.lease_ttl_s + 2 * poll_s
+    while time.monotonic() < deadline:
+        if not any(is_live(store, run_id) for run_id in owners if run_id):
+            break
+        log.info("waiting for the leases of %s to expire (their documents: %d)",
+                 ", ".join(sorted(o for o in owners if o)), len(state.deferred))
+        time.sleep(poll_s)
+    probes, state.deferred = state.deferred, []
+    return probes
 
 
 def bounded(
@@ -181,24 +325,37 @@ class RunSummary:
     seconds: float
     lake: str
     cer: float | None = None
+    left_to_other_runs: int = 0  # documents another live run owns (it accounts for them)
+
 
     @property
     def pages_per_s(self) -> float:
         return self.pages / self.seconds if self.seconds > 0 else 0.0
 
     def describe(self) -> str:
-        return (f"{self.status}: {self.documents} documents, {self.pages} pages, {self.errors} errors "
-                f"in {self.batches} batches ({self.failed_batches} failed), {self.seconds:.1f} s, "
-                f"{self.pages_per_s:.2f} pages/s -> {self.lake}")
+        others = (f", {self.left_to_other_runs} documents left to other runs"
+                  if self.left_to_other_runs else "")
+        return (f"{self.status}: {self.documents} documents, {self.pages} pages, "
+                f"{self.errors} errors in {self.batches} batches ({self.failed_batches} failed)"
+                f"{others}, {self.seconds:.1f} s, {self.pages_per_s:.2f} pages/s -> {self.lake}")
 
 
 def finish_run(state: RunState) -> RunSummary:
-    """Record the run in the lake's ``runs`` table and return its summary."""
+    """Record the run in the lake's ``runs`` table, fold old log entries into a checkpoint
+    when enough have piled up, release the lease, and return the run's summary."""
+    try:
+        return _record_run(state)
+    finally:
+        abandon_run(state)
+
+
+def _record_run(state: RunState) -> RunSummary:
     # the versions the run's batches ran with (one, unless workers were mid-rollout)
     model_version = ",".join(sorted({r.model_version for r in state.results if r.model_version}))
     finished = datetime.now(UTC)
     fresh = [r for r in state.results if not r.replayed]
-    status = "failed" if state.failed_batches else "completed"
+    lost = state.lease is not None and state.lease.lost
+    status = "failed" if state.failed_batches or lost else "completed"
     lake = Lake.open(state.request.lake)
     cer, cer_low, cer_high = micro_cer(batch_samples(lake, [r.batch_id for r in state.results]))
     summary = RunSummary(
@@ -213,11 +370,15 @@ def finish_run(state: RunState) -> RunSummary:
         seconds=(finished - state.started_at).total_seconds(),
         lake=state.request.lake,
         cer=cer,
+        left_to_other_runs=sum(state.elsewhere.values()),
     )
+    for owner, count in sorted(state.elsewhere.items()):
+        log.info("%d documents are being processed by %s", count, owner)
     lake.write_run(RunRow(
         summary.run_id, summary.flow, json.dumps(state.request.parameters()), status,
         state.started_at, finished, summary.documents, summary.pages, summary.errors,
         summary.seconds, summary.pages_per_s, cer, cer_low, cer_high, summary.lake,
         model_version,
     ))
+    maybe_checkpoint(lake)
     return summary

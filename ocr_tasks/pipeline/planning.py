@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ocr_tasks.lake.rows import run_tag
 from ocr_tasks.pipeline.discovery import DUPLICATE, Probe
 
 
@@ -47,6 +48,7 @@ class BatchSpec:
     source_uri: str
     lake_uri: str
     items: tuple[WorkItem, ...]
+    fenced: bool = False  # commit only while the run's lease is live (planned runs are)
 
     @property
     def pages(self) -> int:
@@ -70,11 +72,14 @@ def segments(
             yield WorkItem(probe, start, min(last, start + batch_pages))
 
 
-def batch_id_for(items: Iterable[WorkItem]) -> str:
+def batch_id_for(items: Iterable[WorkItem], run_id: str) -> str:
+    """``<run tag>-b<hash of the items>``: stable across retries of the batch in its run, and
+    prefixed by the run so a sweep finds a dead run's files by listing one prefix."""
     h = hashlib.sha256()
     for item in items:
-        h.update(f"{item.probe.ref.uri}\0{item.probe.doc_id}\0{item.page_start}\0{item.page_end}\n".encode())
-    return "b" + h.hexdigest()[:20]
+        h.update(f"{item.probe.ref.uri}\0{item.probe.doc_id}\0{item.page_start}\0"
+                 f"{item.page_end}\n".encode("utf-8", "surrogateescape"))
+    return f"{run_tag(run_id)}-b{h.hexdigest()[:20]}"
 
 
 def plan_batches(
@@ -99,7 +104,8 @@ def plan_batches(
 
     def emit() -> BatchSpec:
         items = tuple(current)
-        return BatchSpec(batch_id_for(items), run_id, ingest_date, source_uri, lake_uri, items)
+        return BatchSpec(batch_id_for(items, run_id), run_id, ingest_date, source_uri, lake_uri,
+                         items, fenced=True)
 
     for probe in probes:
         ranges = missing(probe) if missing is not None and not probe.failed else None

@@ -14,7 +14,8 @@ import pytest
 
 from ocr_tasks.document import Line, Page, Word, box_polygon
 from ocr_tasks.lake.commits import TableFile
-from ocr_tasks.lake.rows import ROW_TYPES, BatchContext, as_dicts, page_rows
+from ocr_tasks.lake.manifest import load_manifest, row_fingerprint
+from ocr_tasks.lake.rows import ROW_TYPES, BatchContext, as_dicts, page_rows, run_tag
 from ocr_tasks.lake.schema import SchemaError, rows_to_table
 from ocr_tasks.lake.tables import SCHEMAS, TABLES, Lake
 
@@ -129,19 +130,17 @@ def test_write_commit_read_round_trip(lake: Lake) -> None:
     docs = lake.read_table("documents")
     assert docs.column("source_mtime").to_pylist()[0] == T0
 
-    manifest = lake.known_documents()
-    assert manifest.column_names == [
-        "doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-        "page_start", "page_end", "pages", "status", "batch_id",
-    ]  # fmt: skip
-    assert sorted(manifest.column("doc_id").to_pylist()) == ["d1", "d2"]
+    manifest = load_manifest(lake)
+    assert len(manifest.done_fingerprints) == 2
+    for row in docs.to_pylist():
+        assert row_fingerprint(row) in manifest.done_fingerprints
 
 
 def test_empty_lake_reads_empty_tables(lake: Lake) -> None:
     for name in TABLES:
         table = lake.read_table(name)
         assert table.num_rows == 0 and table.schema.names[:-1] == SCHEMAS[name].names
-    assert lake.commits() == [] and lake.known_documents().num_rows == 0
+    assert lake.commits() == [] and len(load_manifest(lake).done_fingerprints) == 0
     with pytest.raises(SchemaError):
         lake.read_table("pages", columns=["nope"])
 
@@ -170,15 +169,16 @@ def test_retry_on_another_day_moves_the_batch(lake: Lake) -> None:
 def test_uncommitted_batch_is_invisible_and_swept(lake: Lake) -> None:
     lake.write_batch(CTX, batch_rows(CTX, ["d1"]))
     # a crashed attempt of another batch: data written, no commit record
-    crashed = BatchContext("run-1", "b-0002", "2026-03-04", "v1.2")
+    dead = f"{run_tag('run-9')}-b0002"
+    crashed = BatchContext("run-9", dead, "2026-03-04", "v1.2")
     table = rows_to_table("pages", batch_rows(crashed, ["d7"])["pages"])
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf)
-    lake.store.put("pages/ingest_date=2026-03-04/b-0002.parquet", buf.getvalue().to_pybytes())
+    lake.store.put(f"pages/ingest_date=2026-03-04/{dead}.parquet", buf.getvalue().to_pybytes())
     assert lake.read_table("pages").column("doc_id").unique().to_pylist() == ["d1"]
-    assert lake.sweep_uncommitted(min_age_s=3600) == []  # too young: maybe still being written
-    assert lake.sweep_uncommitted() == ["pages/ingest_date=2026-03-04/b-0002.parquet"]
-    assert lake.sweep_uncommitted() == []
+    assert lake.sweep_run("run-1", "2026-03-04") == []  # another run's files are never touched
+    assert lake.sweep_run("run-9", "2026-03-04") == [f"pages/ingest_date=2026-03-04/{dead}.parquet"]
+    assert lake.sweep_run("run-9", "2026-03-04") == []
     assert lake.read_table("pages").num_rows == 2  # committed data untouched
 
 
