@@ -77,8 +77,9 @@ class TreeMemory(threading.Thread):
 
 
 def commits(lake: Path) -> int:
-    folder = lake / "_commits"
-    return len(list(folder.glob("*.json"))) if folder.exists() else 0
+    """Committed batches: entries of the lake's commit log."""
+    folder = lake / "_log"
+    return len(list(folder.rglob("*.json"))) if folder.exists() else 0
 
 
 def run(cmd: list[str], lake: Path, kill_after: int | None) -> tuple[float, TreeMemory, bool]:
@@ -119,8 +120,10 @@ def main() -> int:
         print(f"archive: {documents} documents, {pages} pages in {source}")
         cmd = [str(ROOT / ".venv/bin/ocr-pipeline"), "backfill", str(source), "--lake", str(lake),
                "--workers", str(args.workers), "--batch-pages", str(args.batch_pages), "--no-progress"]
-        env_note = "OCR_SWEEP_GRACE_S=0 so the resumed run removes the killed run's partial files"
-        os.environ["OCR_SWEEP_GRACE_S"] = "0"
+        env_note = ("OCR_LEASE_TTL_S=15: the resumed run takes over the killed run's documents "
+                    "and sweeps its partial files once its lease has expired")
+        os.environ["OCR_LEASE_TTL_S"] = "15"
+        os.environ["OCR_LEASE_HEARTBEAT_S"] = "5"
 
         first_s, first_mem, killed = run(cmd, lake, args.kill_after)
         done_first = len(Lake.open(str(lake)).read_table("pages", columns=["doc_id"]))

@@ -35,6 +35,7 @@ class Claim:
     state: str  # "claimed" | "done"
     claimed_at: str
     previous_runs: tuple[str, ...] = ()  # owners that died holding it, oldest first
+    version: str = ""  # size and etag/mtime of the object claimed: the same object, unchanged?
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -44,6 +45,10 @@ class Claim:
         raw = json.loads(data)
         raw["previous_runs"] = tuple(raw.get("previous_runs", ()))
         return cls(**raw)
+
+    def is_object(self, source_uri: str, version: str) -> bool:
+        """Claimed for exactly this source object version (so its claimant accounts for it)."""
+        return self.source_uri == source_uri and self.version == version
 
 
 class Outcome(Enum):
@@ -69,10 +74,11 @@ class Claims:
         self.store, self.run_id = store, run_id
         self._versions: dict[str, str] = {}
 
-    def acquire(self, doc_id: str, source_uri: str) -> ClaimResult:
+    def acquire(self, doc_id: str, source_uri: str, version: str = "") -> ClaimResult:
         """Claim the content, or say who has it. Takes over claims of dead runs."""
         key = claim_key(doc_id)
-        mine = Claim(doc_id, self.run_id, source_uri, "claimed", datetime.now(UTC).isoformat())
+        mine = Claim(doc_id, self.run_id, source_uri, "claimed", datetime.now(UTC).isoformat(),
+                     version=version)
         for _ in range(5):  # bounded: each round either decides or lost a race to a decider
             if self.store.put_if_absent(key, mine.to_json()):
                 self._remember(key)

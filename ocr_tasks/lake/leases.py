@@ -161,6 +161,10 @@ class RunLease:
             except OcrPipelineError as e:  # an outage: try again next beat
                 log.warning("lease heartbeat failed: %s", e)
 
+    def stop_renewing(self) -> None:
+        """Stop the heartbeat and leave the lease to expire (when releasing is impossible)."""
+        self._stop.set()
+
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:

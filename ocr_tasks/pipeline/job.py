@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ocr_tasks.core.config import LimitSettings, PipelineSettings
-from ocr_tasks.core.errors import InputError
+from ocr_tasks.core.errors import InputError, OcrPipelineError
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.lake.claims import Claims, Outcome
-from ocr_tasks.lake.leases import RunLease, is_live, lease_key, live_leases
+from ocr_tasks.lake.leases import RunLease, lease_key, live_leases, read_lease
 from ocr_tasks.lake.maintenance import maybe_checkpoint
 from ocr_tasks.lake.manifest import Manifest, doc_done_elsewhere, load_manifest
 from ocr_tasks.lake.rows import RunRow
@@ -94,7 +94,8 @@ class RunState:
     # documents this run claimed -> batches still to commit; done claims when it reaches 0
     outstanding: dict[str, int] = field(default_factory=dict)
     claimed_uri: dict[str, str] = field(default_factory=dict)  # doc id -> uri it claimed for
-    deferred: list[Probe] = field(default_factory=list)  # owned by runs that look dead
+    # documents another run owns: owner run id -> (its heartbeat when seen, the probes)
+    deferred: dict[str, tuple[str, list[Probe]]] = field(default_factory=dict)
     elsewhere: dict[str, int] = field(default_factory=dict)  # live owner -> documents left
     swept: int = 0
 
@@ -166,9 +167,18 @@ def start_run(request: IngestRequest, run_id: str | None = None) -> RunState:
 
 
 def abandon_run(state: RunState) -> None:
-    """Release the lease of a run that stops early (its claims expire with it)."""
-    if state.lease is not None:
-        state.lease.release()
+    """End the run's hold on the lake: remove what its failed batches left uncommitted, then
+    release the lease. If the store cannot be reached the lease stays and expires, and
+    the run that notices sweeps the files instead."""
+    if state.lease is None or state.lease.lost:
+        return
+    try:
+        Lake.open(state.request.lake).sweep_run(state.run_id, state.ingest_date)
+    except OcrPipelineError as e:
+        log.warning("run %s leaves its lease to expire: %s", state.run_id, e.message)
+        state.lease.stop_renewing()
+        return
+    state.lease.release()
 
 
 def candidate_waves(state: RunState) -> Iterator[list[SourceRef]]:
@@ -185,6 +195,7 @@ def probe_chunk(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
     return probe_documents(open_store(source_uri), refs, LimitSettings())
 
 
+MAX_DEFERRED = 100_000  # documents of other runs remembered for the end-of-run check
 MIN_BATCH_PAGES = 8  # below this, per-batch overhead (task, canaries, files) dominates
 
 
@@ -200,7 +211,6 @@ def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
     of content the lake or this run holds. Documents a live run owns are left to it; those
     of a run that stopped heart-beating are deferred until its lease expires."""
     assert state.claims is not None, "a run plans only while it holds its lease"
-    settings = PipelineSettings()
     taken: list[Probe] = []
     planned: list[Probe] = []
     for probe in sorted(probes, key=lambda p: p.ref.key):
@@ -208,18 +218,21 @@ def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
             if state.claimed_uri[probe.doc_id] != probe.ref.uri and not probe.failed:
                 planned.append(as_duplicate(probe))  # same content twice in this run
             continue
-        got = state.claims.acquire(probe.doc_id, probe.ref.uri)
+        fp = probe.ref.fingerprint
+        version = f"{fp[1]}|{fp[2]}"
+        got = state.claims.acquire(probe.doc_id, probe.ref.uri, version)
         if got.outcome is Outcome.ELSEWHERE:
             assert got.owner is not None
-            if got.owner.stale(settings.lease_heartbeat_s):
-                state.deferred.append(probe)
+            _, waiting = state.deferred.setdefault(
+                got.owner.run_id, (got.owner.heartbeat_at, []))
+            if sum(len(w) for _, w in state.deferred.values()) < MAX_DEFERRED:
+                waiting.append(probe)  # rechecked at the end: is its owner still alive?
             else:
                 state.elsewhere[got.owner.describe()] = (
                     state.elsewhere.get(got.owner.describe(), 0) + 1)
             continue
         if got.outcome is Outcome.DONE:
-            if got.claim.source_uri != probe.ref.uri or probe.ref.fingerprint not in \
-                    state.manifest.done_fingerprints:
+            if not got.claim.is_object(probe.ref.uri, version):  # its claimant recorded that one
                 planned.append(as_duplicate(probe))
             continue
         state.claimed_uri[probe.doc_id] = probe.ref.uri
@@ -253,8 +266,10 @@ def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
 
 
 def owned_documents(spec: BatchSpec) -> set[str]:
-    """Documents of a batch whose claim this run holds (not duplicates of others)."""
-    return {item.probe.doc_id for item in spec.items if not item.is_duplicate}
+    """Documents of a batch whose claim this run holds and may close: not duplicates of
+    others, not documents that failed in a way the next run should retry."""
+    return {item.probe.doc_id for item in spec.items
+            if not item.is_duplicate and not item.probe.retryable}
 
 
 def batch_ended(state: RunState, spec: BatchSpec, result: BatchResult, ok: bool) -> None:
@@ -270,25 +285,38 @@ def batch_ended(state: RunState, spec: BatchSpec, result: BatchResult, ok: bool)
             state.claims.mark_done(doc_id)
 
 
-def await_deferred(state: RunState, poll_s: float = 2.0) -> list[Probe]:
-    """Wait (at most one lease TTL) until the runs that stopped heart-beating lose their
-    leases, and return their documents for this run to take over."""
+def await_deferred(state: RunState, poll_s: float = 1.0) -> list[Probe]:
+    """Decide the documents other runs held when this run met them: an owner whose lease
+    is renewed meanwhile is alive and keeps them (they are left to it); one whose lease
+    expires (or is gone) died, and its documents are returned for this run to take over.
+    Waits at most one heartbeat for a live owner, one lease TTL for a dead one."""
     import time
 
-    if not state.deferred:
-        return []
     settings = PipelineSettings()
     store = Lake.open(state.request.lake).store
-    owners = {state.claims.owner_of(p.doc_id) for p in state.deferred} if state.claims else set()
     deadline = time.monotonic() + settings.lease_ttl_s + 2 * poll_s
-    while time.monotonic() < deadline:
-        if not any(is_live(store, run_id) for run_id in owners if run_id):
-            break
-        log.info("waiting for the leases of %s to expire (their documents: %d)",
-                 ", ".join(sorted(o for o in owners if o)), len(state.deferred))
-        time.sleep(poll_s)
-    probes, state.deferred = state.deferred, []
-    return probes
+    takeover: list[Probe] = []
+    pending = dict(state.deferred)
+    state.deferred = {}
+    while pending and time.monotonic() < deadline:
+        for run_id, (seen, probes) in list(pending.items()):
+            got = read_lease(store, run_id)
+            if got is None or got[0].expired():
+                takeover.extend(probes)
+                del pending[run_id]
+            elif got[0].heartbeat_at != seen:
+                state.elsewhere[got[0].describe()] = (
+                    state.elsewhere.get(got[0].describe(), 0) + len(probes))
+                del pending[run_id]
+        if pending:
+            log.info("waiting to see whether %s still run (%d documents)",
+                     ", ".join(sorted(pending)), sum(len(p) for _, p in pending.values()))
+            time.sleep(poll_s)
+    for run_id, (_, probes) in pending.items():  # cannot happen unless clocks disagree
+        state.elsewhere[f"run {run_id}"] = state.elsewhere.get(f"run {run_id}", 0) + len(probes)
+    if takeover:
+        state.swept += sweep_dead_runs(Lake.open(state.request.lake), state.run_id)
+    return takeover
 
 
 def bounded(

@@ -119,13 +119,14 @@ def test_flow_process_killed_then_rerun_does_only_the_missing_batches(
     cmd = [sys.executable, "-m", "ocr_tasks.cli", "ingest", str(src), "--lake",
            str(lake_dir), "--batch-pages", "1", "--workers", "1", "--max-in-flight", "2",
            "--no-progress"]
-    env = {**os.environ, **NO_CANARIES, "PREFECT_API_URL": prefect_api}
-    commits = lake_dir / "_commits"
+    env = {**os.environ, **NO_CANARIES, "PREFECT_API_URL": prefect_api,
+           "OCR_LEASE_TTL_S": "9", "OCR_LEASE_HEARTBEAT_S": "3"}
+    log_dir = lake_dir / "_log"
     first = subprocess.Popen(cmd, env=env, cwd=REPO, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: commits.is_dir() and any(commits.iterdir()) or first.poll() is not None,
-                 300, "the first commit record")
+        wait_for(lambda: log_dir.is_dir() and any(log_dir.rglob("*.json"))
+                 or first.poll() is not None, 300, "the first commit")
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the flow process and its Dask workers
         first.wait(timeout=30)
@@ -201,9 +202,12 @@ def test_s3_goes_away_mid_batch_then_comes_back(
 ) -> None:
     """The endpoint dies between a batch's data files and its commit record: the run fails
     with a clear message; commit-based readers see nothing of that batch; verify lists the
-    orphaned files; the next run sweeps them and completes, every page once."""
+    orphaned files; the next run waits for the failed run's lease to expire, sweeps them and
+    completes, every page once."""
     import flows.ingest
 
+    monkeypatch.setenv("OCR_LEASE_TTL_S", "6")
+    monkeypatch.setenv("OCR_LEASE_HEARTBEAT_S", "2")
     bucket = s3_endpoint.make_bucket()
     upload_claims(s3_endpoint, bucket, "drop", tmp_path / "files", 2)
     source, lake_uri = f"s3://{bucket}/drop", f"s3://{bucket}/lake"
