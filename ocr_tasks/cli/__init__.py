@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ocr_tasks.cli.ingest",
     "backfill": "ocr_tasks.cli.ingest",
     "verify": "ocr_tasks.cli.verify",
+    "compact": "ocr_tasks.cli.compact",
     "report": "ocr_tasks.cli.report",
     "audit-import": "ocr_tasks.cli.report",
 }

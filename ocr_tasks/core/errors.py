@@ -90,6 +90,13 @@ class Unreadable(StorageError):
     retryable = True
 
 
+class SourceChanged(StorageError):
+    """The object was replaced between probing and OCR: the next run probes it anew."""
+
+    kind = "changed"
+    retryable = True
+
+
 class StorageUnreachable(StorageError):
     kind = "storage_unreachable"
     retryable = True

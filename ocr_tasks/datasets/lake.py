@@ -18,8 +18,8 @@ import json
 from typing import Any
 
 from ocr_tasks.core.errors import CorruptInput
-from ocr_tasks.datasets.model import Imported, LabelledPage, Problem, file_id, why
-from ocr_tasks.io.storage import ObjectStore
+from ocr_tasks.datasets.model import Imported, LabelledPage, Problem, why
+from ocr_tasks.io.storage import ObjectStore, file_content_id
 from ocr_tasks.truth import (
     AUDIT_RETURNED,
     SIDECAR_PDF_DPI,
@@ -78,7 +78,7 @@ def import_sidecars(store: ObjectStore, prefix: str = "") -> Imported:
             problems.append(Problem(store.uri(truth_key), why(e)))
             continue
         with store.local_path(doc_key) as path:
-            document = file_id(path)
+            document = file_content_id(path)
         dpi = SIDECAR_PDF_DPI if doc_key.lower().endswith(".pdf") else None
         pages.extend(
             LabelledPage(f"{SIDECAR_SOURCE}:{doc_key}#p{i}", store.uri(doc_key), page,

@@ -21,6 +21,7 @@ from typing import Any
 
 from ocr_tasks.core.errors import CorruptInput
 from ocr_tasks.core.geometry import Box, polygon_box
+from ocr_tasks.io.storage import file_content_id
 from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord, parse_funsd
 
 SPLITS = ("train", "val", "test")
@@ -92,20 +93,6 @@ Imported = tuple[list[LabelledPage], list[Problem]]
 
 
 # --------------------------------------------------------------------------- identity, splits
-
-
-def content_id(data: bytes) -> str:
-    """A document's identity: the SHA-256 of its bytes (as the lake's ``doc_id``)."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_id(path: Path, chunk: int = 1 << 20) -> str:
-    """``content_id`` of a file, read in chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_of(document: str, fractions: Sequence[float] = DEFAULT_FRACTIONS) -> str:
@@ -222,7 +209,7 @@ class Images:
 
     def identity(self, path: Path) -> str:
         if path not in self._ids:
-            self._ids[path] = file_id(path)
+            self._ids[path] = file_content_id(path)
         return self._ids[path]
 
 

@@ -42,6 +42,16 @@ class ObjectInfo:
     etag: str | None = None
 
 
+def file_content_id(path: Path, chunk: int = 1 << 20) -> str:
+    """A document's identity: the SHA-256 of its bytes (renames and re-uploads keep it),
+    read in chunks (bounded memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def check_key(key: str, *, allow_empty: bool = False) -> str:
     """Validate a key: relative, '/'-separated, no '.', '..' or empty segments, no NUL."""
     if not isinstance(key, str):

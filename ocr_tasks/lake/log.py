@@ -136,9 +136,10 @@ class Snapshot:
     tail: list[Entry] = field(default_factory=list)
 
     def tail_records(self) -> list[CommitRecord]:
-        return [e for e in self.tail if isinstance(e, CommitRecord)]
+        """The batches committed after the checkpoint (compactions applied)."""
+        return list(self.records(tail_only=True))
 
-    def records(self) -> Iterator[CommitRecord]:
+    def records(self, *, tail_only: bool = False) -> Iterator[CommitRecord]:
         """Every committed batch once (its latest record), with compactions applied; the
         checkpoint is streamed in row groups, so memory holds the tail, not the history."""
         latest: dict[str, CommitRecord] = {}
@@ -155,7 +156,7 @@ class Snapshot:
             changes = moved.get(record.batch_id)
             return replace(record, tables={**record.tables, **changes}) if changes else record
 
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and not tail_only:
             parquet = pq.ParquetFile(io.BytesIO(self.store.get(self.checkpoint.commits)))
             for batch in parquet.iter_batches(batch_size=10_000):
                 for row in batch.to_pylist():
@@ -187,8 +188,15 @@ class CommitLog:
         return record
 
     def rewrite(self, rewrite: Rewrite) -> Rewrite:
+        """Commit a compaction: the log entry (what snapshots read), then each batch's record
+        by id (what lookups read); the old files stay readable meanwhile."""
         rewrite = replace(rewrite, log_key=entry_key(_now(), f"rewrite-{rewrite.table}"))
         self.store.put(rewrite.log_key, rewrite.to_json())
+        for batch_id, rows in rewrite.batches.items():
+            record = self.lookup(batch_id)
+            if record is not None:
+                moved = {**record.tables, rewrite.table: TableFile(rows, rewrite.file)}
+                self.store.put(pointer_key(batch_id), replace(record, tables=moved).to_json())
         return rewrite
 
     # ------------------------------------------------------------------------------ read

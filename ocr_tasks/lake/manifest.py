@@ -162,9 +162,9 @@ def read_checkpoint_manifest(lake: Lake, snapshot: Snapshot, prefix: str | None 
 
 def tail_states(lake: Lake, snapshot: Snapshot) -> dict[bytes, _State]:
     """Reduced states of the batches committed after the checkpoint."""
-    ids = [r.batch_id for r in snapshot.tail_records()]
-    docs = lake.read_batches("documents", ids, DOCUMENT_COLUMNS).to_pylist()
-    errors = lake.read_batches("errors", ids, ["doc_id", "batch_id", "retryable"]).to_pylist()
+    records = snapshot.tail_records()
+    docs = lake.read_records("documents", records, DOCUMENT_COLUMNS).to_pylist()
+    errors = lake.read_records("errors", records, ["doc_id", "batch_id", "retryable"]).to_pylist()
     return reduce_rows(docs, {(e["doc_id"], e["batch_id"]) for e in errors if e["retryable"]})
 
 
@@ -218,9 +218,9 @@ def build_manifest_table(lake: Lake, snapshot: Snapshot, cutoff: str) -> pa.Tabl
     """The checkpoint's reduced manifest: the previous one folded with the batches committed
     before ``cutoff``, sorted by source uri (so a run reads only its prefix's row groups)."""
     previous = read_checkpoint_manifest(lake, snapshot)
-    ids = [r.batch_id for r in snapshot.tail_records() if r.log_key < cutoff]
-    docs = lake.read_batches("documents", ids, DOCUMENT_COLUMNS).to_pylist()
-    errors = lake.read_batches("errors", ids, ["doc_id", "batch_id", "retryable"]).to_pylist()
+    records = [r for r in snapshot.tail_records() if r.log_key < cutoff]
+    docs = lake.read_records("documents", records, DOCUMENT_COLUMNS).to_pylist()
+    errors = lake.read_records("errors", records, ["doc_id", "batch_id", "retryable"]).to_pylist()
     new = reduce_rows(docs, {(e["doc_id"], e["batch_id"]) for e in errors if e["retryable"]})
     rows: dict[bytes, _State] = {}
     for row in previous.to_pylist():

@@ -174,17 +174,24 @@ class Lake:
         return table.select(wanted)
 
     def read_batches(self, name: str, batch_ids: Iterable[str], columns: list[str]) -> pa.Table:
-        """One table's rows of these committed batches only (uncommitted ones are skipped;
-        a compacted file shared with other batches is filtered to these)."""
-        wanted = set(batch_ids)
+        """One table's rows of these committed batches only (uncommitted ones are skipped)."""
+        records = [r for r in parallel_map(self.commit_record, sorted(set(batch_ids))) if r]
+        return self.read_records(name, records, columns)
+
+    def read_records(self, name: str, records: Iterable[CommitRecord],
+                     columns: list[str]) -> pa.Table:
+        """One table's rows of these batches (a compacted file shared with other batches is
+        read once and filtered to these)."""
+        wanted: set[str] = set()
         files: set[str] = set()
-        for batch_id in wanted:
-            record = self.commit_record(batch_id)
-            entry = record.tables.get(name) if record else None
+        for record in records:
+            wanted.add(record.batch_id)
+            entry = record.tables.get(name)
             if entry is not None and entry.file:
                 files.add(entry.file)
         cols = list(dict.fromkeys([*columns, "batch_id"]))
-        parts = [part.filter(pc.is_in(part["batch_id"], pa.array(sorted(wanted))))
+        ids = pa.array(sorted(wanted), pa.string())
+        parts = [part.filter(pc.is_in(part["batch_id"], ids))
                  for part in parallel_map(lambda k: self._read_file(name, k, cols), sorted(files))]
         if not parts:
             return empty(name).select(columns)

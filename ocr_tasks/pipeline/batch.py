@@ -18,9 +18,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
-from ocr_tasks.core.errors import OcrPipelineError, StorageUnreachable, error_kind, is_retryable
+from ocr_tasks.core.errors import (
+    OcrPipelineError,
+    SourceChanged,
+    StorageUnreachable,
+    error_kind,
+    is_retryable,
+)
 from ocr_tasks.document import Page
-from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.io.storage import ObjectStore, file_content_id, open_store
 from ocr_tasks.lake.leases import check_lease
 from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
 from ocr_tasks.lake.tables import Lake
@@ -194,10 +200,18 @@ def stream_pages(
     error_row: Any,
     tallies: dict[int, _ItemTally],
 ) -> Iterator[tuple[PageImage, float]]:
-    """Yield the item's pages one at a time with their rasterize time; page faults are rows."""
+    """Yield the item's pages one at a time with their rasterize time; page faults are rows.
+
+    The file must still be the content that was probed (its hash is the document id): an
+    object replaced since raises :class:`SourceChanged`, a retryable document error, so no
+    page of the new content is stored under the old content's id.
+    """
     from ocr_tasks.io import rasterize
 
     with store.local_path(item.probe.ref.key) as path:
+        if file_content_id(path) != item.probe.doc_id:
+            raise SourceChanged(f"{item.probe.ref.uri} changed after it was probed; the next "
+                                "run reads the new content")
         pages = rasterize.iter_pages(path, dpi=settings.dpi, limits=limits, start=item.page_start,
                                      stop=item.page_end, fmt=item.probe.format)
         while True:

@@ -17,11 +17,10 @@ import logging
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 
 from ocr_tasks.core.config import LimitSettings
 from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
-from ocr_tasks.io.storage import ObjectStore
+from ocr_tasks.io.storage import ObjectStore, file_content_id
 from ocr_tasks.lake.sources import Fingerprint, SourceRef, is_document_key, source_ref
 
 log = logging.getLogger(__name__)
@@ -73,14 +72,6 @@ def list_candidates(
             return
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def placeholder_doc_id(uri: str) -> str:
     """Id for an object whose content could not be read: stable per source uri."""
     return "uri-" + hashlib.sha256(uri.encode()).hexdigest()
@@ -100,7 +91,7 @@ def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) ->
         if ref.size > limits.max_bytes:
             raise TooLarge(f"{ref.size} bytes exceeds the limit of {limits.max_bytes} bytes")
         with store.local_path(ref.key) as path:
-            doc_id = sha256_file(path)
+            doc_id = file_content_id(path)
             fmt = rasterize.sniff_format(path, ref.key)
             pages = rasterize.page_count(path, limits, fmt=fmt)
         return Probe(ref, doc_id, fmt, pages)

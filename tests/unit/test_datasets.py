@@ -31,8 +31,8 @@ from ocr_tasks.datasets import (
     split_of,
     write_dataset,
 )
-from ocr_tasks.datasets.model import file_id
 from ocr_tasks.io.storage import LocalStore
+from ocr_tasks.io.storage import file_content_id as file_id
 from ocr_tasks.truth import (
     AUDIT_PENDING,
     AUDIT_RETURNED,
