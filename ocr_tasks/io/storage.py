@@ -212,13 +212,13 @@ class LocalStore(ObjectStore):
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
-        """An exclusive advisory lock beside ``path`` (never listed): local compare-and-swap.
-        Holds across processes of one host and on file systems with working POSIX locks."""
+        """An exclusive advisory lock on the key's folder (one never-listed lock file per
+        folder): local compare-and-swap. Holds across processes of one host and on file
+        systems with working POSIX locks."""
         import fcntl
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.with_name(f"{_TMP_PREFIX}lock-{path.name}")
-        with open(lock, "a+b") as f:
+        with open(path.parent / f"{_TMP_PREFIX}lock", "a+b") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
@@ -226,12 +226,24 @@ class LocalStore(ObjectStore):
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Atomic without a lock: the data is written aside, then hard-linked into place,
+        which fails if the name exists."""
         path = self._path(key)
-        with self._locked(path):
-            if path.exists():
-                return False
-            self.put(key, data)
+        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
             return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         path = self._path(key)

@@ -239,6 +239,7 @@ def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
         (taken if got.taken_over else planned).append(probe)
     if taken:  # a dead run's documents: some may be complete already (died before saying so)
         lake = Lake.open(state.request.lake)
+        state.swept += sweep_dead_runs(lake, state.run_id)  # its leftovers go with its lease
         finished = doc_done_elsewhere(lake, lake.snapshot(), [p.doc_id for p in taken])
         for probe in taken:
             if probe.doc_id in finished:
@@ -314,9 +315,7 @@ def await_deferred(state: RunState, poll_s: float = 1.0) -> list[Probe]:
             time.sleep(poll_s)
     for run_id, (_, probes) in pending.items():  # cannot happen unless clocks disagree
         state.elsewhere[f"run {run_id}"] = state.elsewhere.get(f"run {run_id}", 0) + len(probes)
-    if takeover:
-        state.swept += sweep_dead_runs(Lake.open(state.request.lake), state.run_id)
-    return takeover
+    return takeover  # claim() sweeps the dead runs when it takes their documents over
 
 
 def bounded(

@@ -107,5 +107,7 @@ def test_lake_on_s3(s3_endpoint: S3Server, prefix: str) -> None:
     assert lake.is_committed("batch-0001")
     table = lake.read_table("batches")
     assert table.num_rows == 1 and table.column("ingest_date").to_pylist() == ["2026-01-02"]
-    lake.store.put("batches/ingest_date=2026-01-02/orphan.parquet", b"junk")
-    assert lake.sweep_uncommitted() == ["batches/ingest_date=2026-01-02/orphan.parquet"]
+    lake.store.put("batches/ingest_date=2026-01-02/rrun9-orphan.parquet", b"junk")
+    assert lake.sweep_run("run-1", "2026-01-02") == []  # not that run's file
+    assert lake.sweep_run("run-9", "2026-01-02") == [
+        "batches/ingest_date=2026-01-02/rrun9-orphan.parquet"]
