@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from flows import runtime
     from flows.ingest import backfill, nightly_ingest
     from ocr_tasks.core.errors import ExitCode, OcrPipelineError, exit_code
+    from ocr_tasks.pipeline.job import check_source
 
     params: dict[str, Any] = {
         "source": uri(args.source), "lake": uri(args.lake), "batch_pages": args.batch_pages,
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.flow_name == "backfill":
         params.update(since=args.since, until=args.until, limit=args.limit)
+    check_source(params["source"], params["lake"])  # one line now, not a failed flow run later
     runtime.quiet_dask_logs()
     bar, unsubscribe = _progress_bar(not args.no_progress)
     try:

@@ -20,6 +20,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -32,11 +33,13 @@ from ocr_tasks.lake.sources import Fingerprint, fingerprint
 from ocr_tasks.lake.tables import Lake
 
 FINAL_STATUSES = ("ok", "partial", "duplicate")
+DELETED = "deleted"  # status of a tombstone: the source object is gone
 DOCUMENT_COLUMNS = ["doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-                    "page_start", "page_end", "pages", "status", "batch_id"]
+                    "page_start", "page_end", "pages", "status", "batch_id", "ingested_at"]
 MANIFEST_SCHEMA = pa.schema([
     ("fp", pa.binary(16)), ("source_uri", pa.string()), ("doc_id", pa.string()),
     ("pages", pa.int32()), ("done", pa.bool_()), ("covered", pa.list_(pa.int32())),
+    ("last_at", pa.timestamp("us", tz="UTC")), ("tombstone", pa.bool_()),
 ])  # fmt: skip
 
 
@@ -98,6 +101,8 @@ class _State:
     pages: int = 0
     whole_final: bool = False
     covered: list[tuple[int, int]] = field(default_factory=list)
+    last_at: datetime | None = None  # when this version was last written to the lake
+    tombstone: bool = False
 
     @property
     def done(self) -> bool:
@@ -116,7 +121,12 @@ def reduce_rows(docs: Iterable[dict[str, Any]], retryable: set[tuple[str, str]],
         if st is None:
             st = states[d] = _State(row["source_uri"], row["doc_id"])
         status = row["status"]
-        if status == "duplicate":
+        at = row.get("ingested_at")
+        if at is not None and (st.last_at is None or at > st.last_at):
+            st.last_at = at
+        if status == DELETED:
+            st.tombstone = st.whole_final = True
+        elif status == "duplicate":
             st.whole_final = True
         elif status in FINAL_STATUSES:
             st.covered.append((int(row["page_start"]), int(row["page_end"])))
@@ -226,7 +236,8 @@ def build_manifest_table(lake: Lake, snapshot: Snapshot, cutoff: str) -> pa.Tabl
     for row in previous.to_pylist():
         flat = row["covered"] or []
         rows[row["fp"]] = _State(row["source_uri"], row["doc_id"], row["pages"] or 0,
-                                 bool(row["done"]), list(zip(flat[::2], flat[1::2], strict=True)))
+                                 bool(row["done"]), list(zip(flat[::2], flat[1::2], strict=True)),
+                                 row.get("last_at"), bool(row.get("tombstone")))
     for d, st in new.items():
         old = rows.get(d)
         if old is None:
@@ -235,9 +246,55 @@ def build_manifest_table(lake: Lake, snapshot: Snapshot, cutoff: str) -> pa.Tabl
             old.whole_final |= st.whole_final
             old.covered.extend(st.covered)
             old.pages = max(old.pages, st.pages)
+            old.tombstone |= st.tombstone
+            if st.last_at is not None and (old.last_at is None or st.last_at > old.last_at):
+                old.last_at = st.last_at
     ordered = sorted(rows.items(), key=lambda kv: kv[1].uri)
     return pa.Table.from_pylist([
         {"fp": d, "source_uri": st.uri, "doc_id": st.doc_id, "pages": st.pages, "done": st.done,
-         "covered": None if st.done else [v for r in sorted(st.covered) for v in r]}
+         "covered": None if st.done else [v for r in sorted(st.covered) for v in r],
+         "last_at": st.last_at, "tombstone": st.tombstone}
         for d, st in ordered
     ], MANIFEST_SCHEMA)
+
+
+class UriSet:
+    """Digests of the uris a run listed (16 bytes each), for finding what disappeared."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._sorted: np.ndarray | None = None
+
+    def add(self, uri: str) -> None:
+        self._buf += hashlib.blake2b(uri.encode("utf-8", "surrogateescape"),
+                                     digest_size=16).digest()
+        self._sorted = None
+
+    def __contains__(self, uri: object) -> bool:
+        if self._sorted is None:
+            self._sorted = np.sort(np.frombuffer(bytes(self._buf), dtype="S16"))
+        d = hashlib.blake2b(str(uri).encode("utf-8", "surrogateescape"), digest_size=16).digest()
+        i = int(np.searchsorted(self._sorted, d))
+        return i < len(self._sorted) and bytes(self._sorted[i]) == d
+
+
+def vanished(lake: Lake, prefix: str, listed: UriSet) -> list[tuple[str, str]]:
+    """(uri, doc id) of source objects under ``prefix`` whose latest version in the lake is
+    not a tombstone and that the complete listing ``listed`` no longer has."""
+    snapshot = lake.snapshot()
+    latest: dict[str, tuple[Any, bool, str]] = {}  # uri -> (last_at, tombstone, doc id)
+
+    def see(uri: str, at: Any, tombstone: bool, doc_id: str) -> None:
+        if uri in listed:
+            return
+        now = latest.get(uri)
+        key = (at is not None, at)
+        if now is None or key >= (now[0] is not None, now[0]):
+            latest[uri] = (at, tombstone, doc_id)
+
+    for row in read_checkpoint_manifest(lake, snapshot, prefix).to_pylist():
+        see(row["source_uri"], row["last_at"], bool(row["tombstone"]), row["doc_id"])
+    for st in tail_states(lake, snapshot).values():
+        if st.uri.startswith(prefix):
+            see(st.uri, st.last_at, st.tombstone, st.doc_id)
+    return sorted((uri, doc_id) for uri, (_, dead, doc_id) in latest.items() if not dead)

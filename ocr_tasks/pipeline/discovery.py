@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -53,12 +53,16 @@ def list_candidates(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
+    listed: Callable[[str], None] | None = None,
 ) -> Iterator[SourceRef]:
-    """Stream source objects not yet in the lake, in key order (so runs are repeatable)."""
+    """Stream source objects not yet in the lake, in key order (so runs are repeatable);
+    ``listed`` sees the uri of every document object listed (for tombstones)."""
     emitted = 0
     for info in store.list():
         if not is_document_key(info.key):
             continue
+        if listed is not None:
+            listed(source_ref(store, info).uri)
         if since is not None and info.mtime < since:
             continue
         if until is not None and info.mtime >= until:

@@ -28,10 +28,17 @@ from ocr_tasks.core.config import LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import InputError, OcrPipelineError
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.lake.claims import Claims, Outcome
-from ocr_tasks.lake.leases import RunLease, lease_key, live_leases, read_lease
+from ocr_tasks.lake.leases import RunLease, check_lease, lease_key, live_leases, read_lease
 from ocr_tasks.lake.maintenance import maybe_checkpoint
-from ocr_tasks.lake.manifest import Manifest, doc_done_elsewhere, load_manifest
-from ocr_tasks.lake.rows import RunRow
+from ocr_tasks.lake.manifest import (
+    DELETED,
+    Manifest,
+    UriSet,
+    doc_done_elsewhere,
+    load_manifest,
+    vanished,
+)
+from ocr_tasks.lake.rows import BatchContext, DocumentRow, RunRow, run_tag
 from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.pipeline.batch import BatchResult
@@ -98,6 +105,8 @@ class RunState:
     deferred: dict[str, tuple[str, list[Probe]]] = field(default_factory=dict)
     elsewhere: dict[str, int] = field(default_factory=dict)  # live owner -> documents left
     swept: int = 0
+    listed: UriSet | None = None  # every document uri of a complete listing (tombstones)
+    tombstones: int = 0
 
     @property
     def ingest_date(self) -> str:
@@ -185,9 +194,38 @@ def candidate_waves(state: RunState) -> Iterator[list[SourceRef]]:
     """Source objects to probe, streamed from the listing in waves."""
     req = state.request
     store = open_store(req.source)
+    complete = req.since is None and req.until is None and req.limit is None
+    state.listed = UriSet() if complete else None
     refs = list_candidates(store, state.manifest.done_fingerprints, since=req.since,
-                           until=req.until, limit=req.limit)
+                           until=req.until, limit=req.limit,
+                           listed=state.listed.add if state.listed is not None else None)
     return chunked(refs, req.wave_documents)
+
+
+TOMBSTONES_PER_BATCH = 10_000
+
+
+def record_tombstones(state: RunState) -> int:
+    """After a complete listing: a ``deleted`` documents row for every source object the
+    lake holds (latest version not yet a tombstone) that the listing no longer has."""
+    if state.listed is None:
+        return 0
+    lake = Lake.open(state.request.lake)
+    prefix = open_store(state.request.source).root_uri + "/"
+    gone = vanished(lake, prefix, state.listed)
+    now = datetime.now(UTC)
+    for n, chunk in enumerate(chunked(gone, TOMBSTONES_PER_BATCH)):
+        batch_id = f"{run_tag(state.run_id)}-tombstones-{n}"
+        ctx = BatchContext(state.run_id, batch_id, state.ingest_date, "")
+        rows = [DocumentRow(doc_id, uri, 0, 0, 0, 0, DELETED, None, now,
+                            f"deleted@{state.run_id}", state.run_id, batch_id, None, now)
+                for uri, doc_id in chunk]
+        lake.write_batch(ctx, {"documents": rows},
+                         before_visible=lambda: check_lease(lake.store, state.run_id))
+    if gone:
+        log.info("%d source objects disappeared since they were ingested: tombstones written",
+                 len(gone))
+    return len(gone)
 
 
 def probe_chunk(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
@@ -353,6 +391,7 @@ class RunSummary:
     lake: str
     cer: float | None = None
     left_to_other_runs: int = 0  # documents another live run owns (it accounts for them)
+    tombstones: int = 0  # source objects found gone
 
 
     @property
@@ -362,6 +401,7 @@ class RunSummary:
     def describe(self) -> str:
         others = (f", {self.left_to_other_runs} documents left to other runs"
                   if self.left_to_other_runs else "")
+        others += f", {self.tombstones} deleted from the source" if self.tombstones else ""
         return (f"{self.status}: {self.documents} documents, {self.pages} pages, "
                 f"{self.errors} errors in {self.batches} batches ({self.failed_batches} failed)"
                 f"{others}, {self.seconds:.1f} s, {self.pages_per_s:.2f} pages/s -> {self.lake}")
@@ -377,6 +417,8 @@ def finish_run(state: RunState) -> RunSummary:
 
 
 def _record_run(state: RunState) -> RunSummary:
+    if not state.failed_batches:
+        state.tombstones = record_tombstones(state)
     # the versions the run's batches ran with (one, unless workers were mid-rollout)
     model_version = ",".join(sorted({r.model_version for r in state.results if r.model_version}))
     finished = datetime.now(UTC)
@@ -398,6 +440,7 @@ def _record_run(state: RunState) -> RunSummary:
         lake=state.request.lake,
         cer=cer,
         left_to_other_runs=sum(state.elsewhere.values()),
+        tombstones=state.tombstones,
     )
     for owner, count in sorted(state.elsewhere.items()):
         log.info("%d documents are being processed by %s", count, owner)
