@@ -16,7 +16,7 @@ import tempfile
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -255,23 +255,20 @@ class LocalStore(ObjectStore):
             raise Unreadable(f"cannot read {path}: {e.strerror or e}") from e
         return data, hashlib.sha256(data).hexdigest()
 
-    def put_if_version(self, key: str, data: bytes, version: str) -> bool:
-        path = self._path(key)
-        with self._locked(path):
+    def _if_version(self, key: str, version: str, action: Callable[[], None]) -> bool:
+        """Run ``action`` only while ``key`` still has ``version`` (under the folder lock)."""
+        with self._locked(self._path(key)):
             current = self.get_versioned(key)
             if current is None or current[1] != version:
                 return False
-            self.put(key, data)
+            action()
             return True
 
+    def put_if_version(self, key: str, data: bytes, version: str) -> bool:
+        return self._if_version(key, version, lambda: self.put(key, data))
+
     def delete_if_version(self, key: str, version: str) -> bool:
-        path = self._path(key)
-        with self._locked(path):
-            current = self.get_versioned(key)
-            if current is None or current[1] != version:
-                return False
-            self.delete(key)
-            return True
+        return self._if_version(key, version, lambda: self.delete(key))
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
