@@ -36,7 +36,6 @@ import numpy as np
 from ocr_tasks.core.errors import CorruptInput, InputError
 from ocr_tasks.core.geometry import Box, transform_boxes, union_box
 
-FUNSD_LABELS = ("header", "question", "answer", "other")
 TXT_SUFFIX = ".gt.txt"
 JSON_SUFFIX = ".gt.json"
 SIDECAR_SUFFIXES = (TXT_SUFFIX, JSON_SUFFIX)

@@ -106,10 +106,6 @@ class Claims:
         if got is not None:
             self._versions[Claim.from_json(got[0]).doc_id] = got[1]
 
-    def owner_of(self, doc_id: str) -> str | None:
-        got = self.store.get_versioned(claim_key(doc_id))
-        return Claim.from_json(got[0]).run_id if got else None
-
     def mark_done(self, doc_id: str) -> bool:
         """Our document is complete; False if another run took it over meanwhile."""
         key = claim_key(doc_id)

@@ -85,11 +85,6 @@ def read_lease(store: ObjectStore, run_id: str) -> tuple[Lease, str] | None:
         return None
 
 
-def is_live(store: ObjectStore, run_id: str) -> bool:
-    got = read_lease(store, run_id)
-    return got is not None and not got[0].expired()
-
-
 def check_lease(store: ObjectStore, run_id: str) -> None:
     """The fence a batch passes right before its commit becomes visible."""
     got = read_lease(store, run_id)

@@ -117,20 +117,3 @@ def as_duplicate(probe: Probe) -> Probe:
     ``documents`` row of its own, status ``duplicate``, and no pages are processed again."""
     return replace(probe, pages=0, error_kind=DUPLICATE,
                    error_message="same content as an already ingested document")
-
-
-def deduplicate(probes: Iterable[Probe], known_doc_ids: set[str]) -> Iterator[Probe]:
-    """Mark probes whose content is already in the lake or earlier in this run.
-
-    A duplicate keeps its own source row (status ``duplicate``) so the listing of the source
-    is fully accounted for, but none of its pages are processed again.
-    """
-    seen = set(known_doc_ids)
-    for probe in probes:
-        if probe.failed:
-            yield probe
-        elif probe.doc_id in seen:
-            yield as_duplicate(probe)
-        else:
-            seen.add(probe.doc_id)
-            yield probe

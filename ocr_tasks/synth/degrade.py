@@ -103,16 +103,6 @@ def blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigma) if sigma > 0.05 else image
 
 
-def resolution_loss(image: np.ndarray, factor: float) -> np.ndarray:
-    """Down- then up-sample: the softness of a low-dpi scan at the original geometry."""
-    if factor >= 0.97:
-        return image
-    h, w = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(image, 0, 255, out=image).astype(np.uint8)
 

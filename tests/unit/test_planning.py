@@ -6,13 +6,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import as_completed as futures_as_completed
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from ocr_tasks.lake.manifest import missing_ranges
 from ocr_tasks.lake.sources import SourceRef, is_document_key
-from ocr_tasks.pipeline.discovery import DUPLICATE, Probe, deduplicate
-from ocr_tasks.pipeline.job import bounded, chunked
+from ocr_tasks.pipeline.discovery import DUPLICATE, Probe
+from ocr_tasks.pipeline.job import IngestRequest, abandon_run, bounded, chunked, claim, start_run
 from ocr_tasks.pipeline.planning import plan_batches, segments
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -77,12 +78,23 @@ def test_missing_ranges(covered: list[tuple[int, int]], pages: int, expected: li
     assert missing_ranges(covered, pages) == expected
 
 
-def test_deduplicate_marks_known_and_repeated_content() -> None:
+def test_claiming_marks_known_and_repeated_content(tmp_path: Path) -> None:
+    """Content the lake holds, or this run already claimed, becomes a duplicate row."""
+    (tmp_path / "src").mkdir()
+    lake_uri = str(tmp_path / "lake")
+    other = start_run(IngestRequest(str(tmp_path / "src"), lake_uri), run_id="run-other")
+    known = probe("old.pdf", 1, doc_id="known")
+    assert [p.ref.key for p in claim(other, [known])] == ["old.pdf"]
+    assert other.claims is not None and other.claims.mark_done("known")  # its pages committed
+    abandon_run(other)
+    state = start_run(IngestRequest(str(tmp_path / "src"), lake_uri), run_id="run-mine")
     probes = [probe("a.pdf", 1, doc_id="x"), probe("b.pdf", 1, doc_id="x"),
               probe("c.pdf", 1, doc_id="known"), probe("d.pdf", 0, error="corrupt")]
-    out = list(deduplicate(probes, {"known"}))
-    assert [p.error_kind for p in out] == [None, DUPLICATE, DUPLICATE, "corrupt"]
+    out = claim(state, probes)
+    assert [(p.ref.key, p.error_kind) for p in out] == [
+        ("a.pdf", None), ("b.pdf", DUPLICATE), ("c.pdf", DUPLICATE), ("d.pdf", "corrupt")]
     assert out[1].pages == 0
+    abandon_run(state)
 
 
 def test_sidecars_are_not_documents() -> None:
