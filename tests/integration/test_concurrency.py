@@ -124,3 +124,30 @@ def test_a_run_killed_holding_its_lease_is_taken_over(tmp_path: Path, prefect_ap
     assert time.monotonic() - t0 < 300
     assert leases(lake_dir) == [], (dead, out)  # the dead one swept, its own released
     assert_every_page_once(lake_dir, src, pages, 11)
+
+
+def test_compaction_while_an_ingest_runs_keeps_every_row_once(tmp_path: Path,
+                                                              prefect_api: str) -> None:
+    from ocr_tasks.lake.maintenance import compact
+
+    src, lake_dir = tmp_path / "in", tmp_path / "lake"
+    pages = archive(src)
+    ingest = start(["ingest", str(src), "--lake", str(lake_dir)], prefect_api)
+    lake = Lake.open(str(lake_dir))
+    seen, compactions = 0, 0
+    while ingest.poll() is None:
+        if log_entries(lake_dir):
+            compact(lake, delete_after_s=0)
+            compactions += 1
+        rows = lake.read_table("pages", columns=["doc_id", "page"]).to_pylist()
+        keys = {(r["doc_id"], r["page"]) for r in rows}
+        assert len(rows) == len(keys) and len(rows) >= seen  # once each, never fewer
+        seen = len(rows)
+        time.sleep(0.5)
+    finish(ingest)
+    compact(lake, delete_after_s=0)
+    compact(lake, delete_after_s=0)  # deletes what the one before replaced
+    assert compactions >= 1
+    assert_every_page_once(lake_dir, src, pages, 11)
+    files = [p for p in (lake_dir / "pages").rglob("*.parquet")]
+    assert all(p.name.startswith("compact-") for p in files), files
