@@ -68,11 +68,11 @@ class ClaimResult:
 
 
 class Claims:
-    """Claims of one lake, on behalf of one run."""
+    """Claims of one lake, on behalf of one run. Costs per new document: one conditional put
+    to claim it, one read and one conditional put to close it; nothing is kept in memory."""
 
     def __init__(self, store: ObjectStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
-        self._versions: dict[str, str] = {}
 
     def acquire(self, doc_id: str, source_uri: str, version: str = "") -> ClaimResult:
         """Claim the content, or say who has it. Takes over claims of dead runs."""
@@ -81,14 +81,12 @@ class Claims:
                      version=version)
         for _ in range(5):  # bounded: each round either decides or lost a race to a decider
             if self.store.put_if_absent(key, mine.to_json()):
-                self._remember(key)
                 return ClaimResult(Outcome.OURS, mine)
             got = self.store.get_versioned(key)
             if got is None:
                 continue  # deleted in between (only by hand): try to create again
             claim, version = Claim.from_json(got[0]), got[1]
             if claim.run_id == self.run_id:
-                self._versions[doc_id] = version
                 return ClaimResult(Outcome.DONE if claim.state == "done" else Outcome.OURS, claim)
             if claim.state == "done":
                 return ClaimResult(Outcome.DONE, claim)
@@ -97,14 +95,8 @@ class Claims:
                 return ClaimResult(Outcome.ELSEWHERE, claim, owner[0])
             taken = replace(mine, previous_runs=(*claim.previous_runs, claim.run_id))
             if self.store.put_if_version(key, taken.to_json(), version):
-                self._remember(key)
                 return ClaimResult(Outcome.OURS, taken, taken_over=True)
         raise RuntimeError(f"claim of {doc_id} kept changing under us")
-
-    def _remember(self, key: str) -> None:
-        got = self.store.get_versioned(key)
-        if got is not None:
-            self._versions[Claim.from_json(got[0]).doc_id] = got[1]
 
     def mark_done(self, doc_id: str) -> bool:
         """Our document is complete; False if another run took it over meanwhile."""
