@@ -275,7 +275,8 @@ class UriSet:
             self._sorted = np.sort(np.frombuffer(bytes(self._buf), dtype="S16"))
         d = hashlib.blake2b(str(uri).encode("utf-8", "surrogateescape"), digest_size=16).digest()
         i = int(np.searchsorted(self._sorted, d))
-        return i < len(self._sorted) and bytes(self._sorted[i]) == d
+        # tobytes: indexing an "S16" array strips trailing zero bytes from the digest
+        return i < len(self._sorted) and self._sorted[i:i + 1].tobytes() == d
 
 
 def vanished(lake: Lake, prefix: str, listed: UriSet) -> list[tuple[str, str]]:
