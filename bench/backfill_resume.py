@@ -32,7 +32,9 @@ def make_archive(folder: Path, pages: int) -> int:
     """Half the pages as single-page PNGs, the rest in 4-page PDFs; returns the page count."""
     import matplotlib
 
-    font = ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), 22)
+    font = ImageFont.truetype(
+        os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), 22
+    )
 
     def page(n: int) -> Image.Image:
         image = Image.new("L", (800, 260), 255)
@@ -105,7 +107,9 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-pages", type=int, default=50)
-    parser.add_argument("--kill-after", type=int, default=4, help="committed batches before SIGKILL")
+    parser.add_argument(
+        "--kill-after", type=int, default=4, help="committed batches before SIGKILL"
+    )
     args = parser.parse_args()
 
     from ocr_tasks.io.storage import open_store
@@ -118,17 +122,31 @@ def main() -> int:
         pages = make_archive(source, args.pages)
         documents = len(list(source.iterdir()))
         print(f"archive: {documents} documents, {pages} pages in {source}")
-        cmd = [str(ROOT / ".venv/bin/ocr-pipeline"), "backfill", str(source), "--lake", str(lake),
-               "--workers", str(args.workers), "--batch-pages", str(args.batch_pages), "--no-progress"]
-        env_note = ("OCR_LEASE_TTL_S=15: the resumed run takes over the killed run's documents "
-                    "and sweeps its partial files once its lease has expired")
+        cmd = [
+            str(ROOT / ".venv/bin/ocr-pipeline"),
+            "backfill",
+            str(source),
+            "--lake",
+            str(lake),
+            "--workers",
+            str(args.workers),
+            "--batch-pages",
+            str(args.batch_pages),
+            "--no-progress",
+        ]
+        env_note = (
+            "OCR_LEASE_TTL_S=15: the resumed run takes over the killed run's documents "
+            "and sweeps its partial files once its lease has expired"
+        )
         os.environ["OCR_LEASE_TTL_S"] = "15"
         os.environ["OCR_LEASE_HEARTBEAT_S"] = "5"
 
         first_s, first_mem, killed = run(cmd, lake, args.kill_after)
         done_first = len(Lake.open(str(lake)).read_table("pages", columns=["doc_id"]))
-        print(f"run 1: killed={killed} after {first_s:.1f} s with {commits(lake)} batches committed, "
-              f"{done_first} pages in the lake")
+        print(
+            f"run 1: killed={killed} after {first_s:.1f} s with {commits(lake)} batches committed, "
+            f"{done_first} pages in the lake"
+        )
         second_s, second_mem, _ = run(cmd, lake, None)
 
         table = Lake.open(str(lake))

@@ -74,7 +74,9 @@ def main() -> int:
                 )
                 row, texts = measure(settings, pages)
                 reference = reference or texts
-                row["same_text_as_first"] = sum(a == b for a, b in zip(texts, reference, strict=True))
+                row["same_text_as_first"] = sum(
+                    a == b for a, b in zip(texts, reference, strict=True)
+                )
                 results.append(row)
                 print(json.dumps(row), file=sys.stderr)
     print(json.dumps({"pages": len(pages), "results": results}, indent=2))

@@ -1,7 +1,7 @@
 """Side-by-side benchmark: our engine and Tesseract on the same FUNSD pages, in one run.
 
-Both engines go through ``ocr_tasks.evaluation.funsd.evaluate_funsd``, so quality figures use the same
-metric code and speed is measured the same way (engine calls only; CPU includes Tesseract's
+Both engines go through ``ocr_tasks.evaluation.funsd.evaluate_funsd``, so quality figures use
+the same metric code and speed is measured the same way (engine calls only; CPU includes Tesseract's
 child processes). Our engine runs with its default backend and 1 thread, Tesseract with
 ``OMP_THREAD_LIMIT=1``, so CPU s/page compares the cost per core.
 

@@ -34,7 +34,9 @@ def scan_page(index: int) -> bytes:
     import matplotlib
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), 28)
+    font = ImageFont.truetype(
+        os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), 28
+    )
     w, h = round(A4_PT[0] / 72 * SCAN_DPI), round(A4_PT[1] / 72 * SCAN_DPI)
     image = Image.new("L", (w, h), 245)
     draw = ImageDraw.Draw(image)
@@ -150,11 +152,15 @@ def main() -> int:
     peak = max(rss for _, rss in samples) / 2**20
     wall = samples[-1][0] if samples else 0.0
     at = {q: next((rss for t, rss in samples if t >= q * wall), 0) / 2**20 for q in (0.1, 0.5, 0.9)}
-    print(f"pages OCR'd: {result['pages']} ({result['errors']} errors) in {result['seconds']:.0f} s "
-          f"-> {result['pages'] / result['seconds']:.2f} pages/s (one process, one thread)")
-    print(f"peak RSS: {peak:.0f} MB sampled (worker + renderers), {result['maxrss_mb']:.0f} MB "
-          f"ru_maxrss; RSS at 10/50/90 %: {at[0.1]:.0f} / {at[0.5]:.0f} / {at[0.9]:.0f} MB "
-          f"(aim <= {LIMIT_MB} MB)")
+    print(
+        f"pages OCR'd: {result['pages']} ({result['errors']} errors) in {result['seconds']:.0f} s "
+        f"-> {result['pages'] / result['seconds']:.2f} pages/s (one process, one thread)"
+    )
+    print(
+        f"peak RSS: {peak:.0f} MB sampled (worker + renderers), {result['maxrss_mb']:.0f} MB "
+        f"ru_maxrss; RSS at 10/50/90 %: {at[0.1]:.0f} / {at[0.5]:.0f} / {at[0.9]:.0f} MB "
+        f"(aim <= {LIMIT_MB} MB)"
+    )
 
     from ocr_tasks.io.storage import open_store
     from ocr_tasks.lake.tables import Lake

@@ -202,11 +202,17 @@ def _drain_body(sock: socket.socket, head: bytes, rest: bytes) -> None:
         length -= len(chunk)
 
 
-def _respond(sock: socket.socket, method: str, status: int, reason: str, code: str, msg: str) -> None:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{msg}</Message><RequestId>fault-proxy</RequestId></Error>").encode()
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+def _respond(
+    sock: socket.socket, method: str, status: int, reason: str, code: str, msg: str
+) -> None:
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{msg}</Message><RequestId>fault-proxy</RequestId></Error>"
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     try:
         sock.sendall(head + (b"" if method == "HEAD" else body))
     finally:

@@ -195,5 +195,7 @@ def start_s3() -> S3Server:
 if __name__ == "__main__":  # manual check: python tests/s3server.py
     t0 = time.monotonic()
     srv = start_seaweedfs()
-    print(f"ready at {srv.endpoint_url} in {time.monotonic() - t0:.1f}s; bucket {srv.make_bucket()}")
+    print(
+        f"ready at {srv.endpoint_url} in {time.monotonic() - t0:.1f}s; bucket {srv.make_bucket()}"
+    )
     srv.stop()

@@ -147,7 +147,9 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
 
 
-def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> tuple[np.ndarray, list[int]]:
+def rec_batch(
+    crops: Sequence[np.ndarray], width: int | None = None
+) -> tuple[np.ndarray, list[int]]:
     """Resize crops to height 48 keeping aspect, pad right to a common width (0 = mid gray,
     as in training). Returns the batch and each crop's resized width."""
     widths = [rec_width(c) for c in crops]
@@ -157,7 +159,9 @@ def rec_batch(crops: Sequence[np.ndarray], width: int | None = None) -> tuple[np
     used: list[int] = []
     for i, (crop, w) in enumerate(zip(crops, widths, strict=True)):
         w = min(w, total)
-        batch[i, :, :, :w] = normalize(cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR))
+        batch[i, :, :, :w] = normalize(
+            cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        )
         used.append(w)
     return batch, used
 
@@ -187,7 +191,9 @@ class Decoded:
         return float(np.mean(self.confidences)) if self.confidences else 0.0
 
 
-def ctc_greedy_decode(probs: np.ndarray, charset: Sequence[str], valid_steps: int | None = None) -> Decoded:
+def ctc_greedy_decode(
+    probs: np.ndarray, charset: Sequence[str], valid_steps: int | None = None
+) -> Decoded:
     """Best class per time step, repeated classes collapsed, blanks (class 0) dropped.
 
     ``probs`` is TxC softmax output; ``charset[i]`` is the character of class ``i``
@@ -264,7 +270,11 @@ def split_words(
     spans: list[WordSpan] = []
     for k, (a, b) in enumerate(ranges):
         lo = 0.5 * (centers[ranges[k - 1][1] - 1] + centers[a]) if k else 0.0
-        hi = 0.5 * (centers[b - 1] + centers[ranges[k + 1][0]]) if k + 1 < len(ranges) else crop_width
+        hi = (
+            0.5 * (centers[b - 1] + centers[ranges[k + 1][0]])
+            if k + 1 < len(ranges)
+            else crop_width
+        )
         conf = float(np.mean(decoded.confidences[a:b]))
         spans.append(WordSpan(decoded.text[a:b], conf, centers[a], centers[b - 1], pitch, lo, hi))
     return spans
@@ -339,7 +349,10 @@ def fit_word_box(
     text_h = line_band[1] - line_band[0]
     mx, my = margin_x * text_h, margin_y * text_h
     return (
-        max(0.0, x0 - mx), max(0.0, band[0] - my), min(float(w), x1 + mx), min(float(h), band[1] + my)
+        max(0.0, x0 - mx),
+        max(0.0, band[0] - my),
+        min(float(w), x1 + mx),
+        min(float(h), band[1] + my),
     )
 
 

@@ -29,7 +29,9 @@ def prefect_api() -> Iterator[str]:
 def _font(size: int) -> ImageFont.FreeTypeFont:
     import matplotlib
 
-    return ImageFont.truetype(os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), size)
+    return ImageFont.truetype(
+        os.path.join(matplotlib.get_data_path(), "fonts/ttf/DejaVuSans.ttf"), size
+    )
 
 
 def text_page(lines: list[str], size: tuple[int, int] = (1000, 700)) -> Image.Image:

@@ -174,7 +174,9 @@ def test_every_bad_input_gets_its_kind_and_the_rest_is_ocrd(
     assert (again.result().documents, again.result().batches) == (0, 0)  # final outcomes stay
 
 
-def test_render_timeout_and_missing_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_timeout_and_missing_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A renderer that exceeds OCR_LIMIT_RENDER_TIMEOUT_S is killed and the file is 'timeout'."""
     src, lake_dir = tmp_path / "in", tmp_path / "lake"
     src.mkdir()

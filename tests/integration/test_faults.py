@@ -91,13 +91,17 @@ def test_worker_killed_mid_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         killed: list[int] = []
 
         def kill_when_stalled() -> None:
-            pid = int(wait_for(lambda: marker.exists() and marker.read_text(), 240, "a stalled batch"))
+            pid = int(
+                wait_for(lambda: marker.exists() and marker.read_text(), 240, "a stalled batch")
+            )
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
         killer = threading.Thread(target=kill_when_stalled, daemon=True)
         killer.start()
-        flow = nightly_ingest.with_options(task_runner=dask_task_runner(1, cluster.scheduler_address))
+        flow = nightly_ingest.with_options(
+            task_runner=dask_task_runner(1, cluster.scheduler_address)
+        )
         state = flow(source=str(src), lake=str(lake_dir), batch_pages=1, return_state=True)
         killer.join(timeout=5)
         assert killed, "the worker was never killed"
@@ -226,7 +230,9 @@ def test_s3_goes_away_mid_batch_then_comes_back(
     assert lake.commits() == [] and lake.read_table("pages").num_rows == 0
     report = verify_lake(lake, open_store(source))
     assert {p.kind for p in report.problems} == {"missing", "uncommitted_file"}
-    assert all("/ingest_date=" in p.subject for p in report.problems if p.kind == "uncommitted_file")
+    assert all(
+        "/ingest_date=" in p.subject for p in report.problems if p.kind == "uncommitted_file"
+    )
 
     assert run_flow_in_process(source, lake_uri, batch_pages=1).is_completed()
     assert_exactly_once(lake, 2)

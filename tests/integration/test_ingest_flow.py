@@ -28,7 +28,11 @@ def run_flow(flow_name: str, **params: Any) -> RunSummary:
 
 def table(lake: Path, name: str) -> list[dict[str, Any]]:
     files = str(lake / name / "*" / "*.parquet")
-    return duckdb.sql(f"select * from read_parquet('{files}', hive_partitioning=true)").df().to_dict("records")
+    return (
+        duckdb.sql(f"select * from read_parquet('{files}', hive_partitioning=true)")
+        .df()
+        .to_dict("records")
+    )
 
 
 def cer(reference: str, prediction: str) -> float:
@@ -36,7 +40,9 @@ def cer(reference: str, prediction: str) -> float:
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_nightly_ingest_then_nothing_then_only_the_new_file(tiny_archive: Path, tmp_path: Path) -> None:
+def test_nightly_ingest_then_nothing_then_only_the_new_file(
+    tiny_archive: Path, tmp_path: Path
+) -> None:
     lake = tmp_path / "lake"
     first = run_flow("nightly_ingest", source=str(tiny_archive), lake=str(lake), batch_pages=2)
     assert first.status == "completed"
@@ -86,7 +92,9 @@ def test_backfill_between_buckets_with_limit(tiny_archive: Path, s3_endpoint: An
     source_bucket, lake_bucket = s3_endpoint.make_bucket(), s3_endpoint.make_bucket()
     for path in sorted(tiny_archive.rglob("*")):
         if path.is_file():
-            client.upload_file(str(path), source_bucket, f"drop/{path.relative_to(tiny_archive).as_posix()}")
+            client.upload_file(
+                str(path), source_bucket, f"drop/{path.relative_to(tiny_archive).as_posix()}"
+            )
     source, lake_uri = f"s3://{source_bucket}/drop", f"s3://{lake_bucket}/ocr"
 
     first = run_flow("backfill", source=source, lake=lake_uri, limit=2, batch_pages=8)

@@ -27,9 +27,13 @@ LINES = [
 Box = tuple[float, float, float, float]
 
 
-def render(lines: list[str] = LINES, size: tuple[int, int] = (820, 330)) -> tuple[np.ndarray, list[tuple[str, Box]]]:
+def render(
+    lines: list[str] = LINES, size: tuple[int, int] = (820, 330)
+) -> tuple[np.ndarray, list[tuple[str, Box]]]:
     """BGR page with the lines in DejaVu Sans 28 px, and each word's true box (PIL's)."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 28)
+    font = ImageFont.truetype(
+        str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), 28
+    )
     page = Image.new("L", size, 255)
     draw = ImageDraw.Draw(page)
     words: list[tuple[str, Box]] = []
@@ -53,7 +57,12 @@ def map_box(box: Box, matrix: np.ndarray) -> Box:
     """Axis-aligned box of a box's corners under a 2x3 affine map."""
     x0, y0, x1, y1 = box
     pts = post.map_points(matrix, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32))
-    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+    return (
+        float(pts[:, 0].min()),
+        float(pts[:, 1].min()),
+        float(pts[:, 0].max()),
+        float(pts[:, 1].max()),
+    )
 
 
 def assert_reads(page, truth: list[tuple[str, Box]], min_iou: float = 0.5) -> None:
@@ -157,7 +166,12 @@ def test_ocr_command_writes_json_for_png_and_pdf(engine: OcrEngine, tmp_path: Pa
     png, pdf, out = tmp_path / "page.png", tmp_path / "page.pdf", tmp_path / "out.json"
     cv2.imwrite(str(png), image)
     Image.fromarray(image[:, :, 0]).save(pdf, resolution=200.0)
-    assert cli.main(["ocr", str(png), str(pdf), "--dpi", "200", "--backend", "onnx", "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            ["ocr", str(png), str(pdf), "--dpi", "200", "--backend", "onnx", "--json", str(out)]
+        )
+        == 0
+    )
     documents = json.loads(out.read_text())
     assert [d["source"] for d in documents] == [str(png), str(pdf)]
     for document in documents:

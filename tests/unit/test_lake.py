@@ -242,16 +242,18 @@ def test_many_batches_read_in_order_and_old_files_conform(lake: Lake) -> None:
         ctx = BatchContext("run-2", f"b-{i:04d}", f"2026-03-0{1 + i % 3}", "v1")
         lake.write_batch(ctx, {"documents": [doc_row(f"d{i}", ctx)]})
     # a file written before a column existed reads back with nulls in that column
-    old = rows_to_table("documents", [doc_row("old", BatchContext("r", "b-old", "2026-01-01", "v0"))])
+    old = rows_to_table(
+        "documents", [doc_row("old", BatchContext("r", "b-old", "2026-01-01", "v0"))]
+    )
     buf = pa.BufferOutputStream()
     pq.write_table(old.drop_columns(["source_etag"]), buf)
     lake.store.put("documents/ingest_date=2026-01-01/b-old.parquet", buf.getvalue().to_pybytes())
-    lake.store.put(
+    old_file = "documents/ingest_date=2026-01-01/b-old.parquet"
+    lake.store.put(  # a commit record as lakes wrote them before the log
         "_commits/b-old.json",
         json.dumps({"batch_id": "b-old", "run_id": "r", "ingest_date": "2026-01-01",
-                    "files": ["documents/ingest_date=2026-01-01/b-old.parquet"],
-                    "tables": {"documents": {"rows": 1,
-                               "file": "documents/ingest_date=2026-01-01/b-old.parquet"}}}).encode(),
+                    "files": [old_file],
+                    "tables": {"documents": {"rows": 1, "file": old_file}}}).encode(),
     )  # fmt: skip
     docs = lake.read_table("documents", columns=["doc_id", "source_etag", "ingest_date"])
     assert sorted(docs.column("doc_id").to_pylist()) == ["d0", "d1", "d2", "d3", "d4", "d5", "old"]

@@ -67,14 +67,19 @@ def test_resume_plans_only_missing_ranges() -> None:
     assert spans == [(10, 20), (25, 30)]
 
 
-@pytest.mark.parametrize(("covered", "pages", "expected"), [
-    ([], 5, [(0, 5)]),
-    ([(0, 5)], 5, []),
-    ([(0, 2), (4, 5)], 5, [(2, 4)]),
-    ([(3, 6), (0, 3)], 10, [(6, 10)]),
-    ([(0, 10), (0, 10)], 10, []),
-])
-def test_missing_ranges(covered: list[tuple[int, int]], pages: int, expected: list[tuple[int, int]]) -> None:
+@pytest.mark.parametrize(
+    ("covered", "pages", "expected"),
+    [
+        ([], 5, [(0, 5)]),
+        ([(0, 5)], 5, []),
+        ([(0, 2), (4, 5)], 5, [(2, 4)]),
+        ([(3, 6), (0, 3)], 10, [(6, 10)]),
+        ([(0, 10), (0, 10)], 10, []),
+    ],
+)
+def test_missing_ranges(
+    covered: list[tuple[int, int]], pages: int, expected: list[tuple[int, int]]
+) -> None:
     assert missing_ranges(covered, pages) == expected
 
 

@@ -36,14 +36,18 @@ def test_rotate_small_keeps_everything_and_maps_back() -> None:
     image[y - 1 : y + 2, x - 1 : x + 2] = 0
     out, back = pre.rotate_small(image, 5.0)
     assert out.shape[0] > image.shape[0] and out.shape[1] > image.shape[1]
-    np.testing.assert_allclose(post.map_points(back, dark_pixel(out)), [[x + 0.5, y + 0.5]], atol=0.6)
+    np.testing.assert_allclose(
+        post.map_points(back, dark_pixel(out)), [[x + 0.5, y + 0.5]], atol=0.6
+    )
 
 
 def test_resize_maps_back() -> None:
     image = np.zeros((50, 80, 3), np.uint8)
     out, back = pre.resize(image, 2.0)
     assert out.shape[:2] == (100, 160)
-    np.testing.assert_allclose(post.map_points(back, np.array([[160, 100]], np.float32)), [[80, 50]])
+    np.testing.assert_allclose(
+        post.map_points(back, np.array([[160, 100]], np.float32)), [[80, 50]]
+    )
 
 
 def test_scale_factor_upscales_low_dpi_and_caps_long_side() -> None:

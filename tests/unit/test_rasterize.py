@@ -120,8 +120,8 @@ def encrypted_pdf(path: Path, user_pw: str, owner_pw: str = "owner") -> Path:
         out.write(b"%010d 00000 n \n" % off)
     ident = doc_id.hex().encode()
     out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 5 0 R /ID [<%s><%s>] >>\nstartxref\n%d\n%%%%EOF\n"
-        % (len(objects) + 1, ident, ident, xref)
+        b"trailer\n<< /Size %d /Root 1 0 R /Encrypt 5 0 R /ID [<%s><%s>] >>\n"
+        b"startxref\n%d\n%%%%EOF\n" % (len(objects) + 1, ident, ident, xref)
     )
     path.write_bytes(out.getvalue())
     return path

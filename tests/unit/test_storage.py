@@ -79,7 +79,13 @@ def test_local_list_is_recursive_sorted_and_filtered(tmp_path: Path) -> None:
     listed = [i.key for i in store.list()]
     assert listed == sorted(keys)  # S3 order: "a-b.pdf" < "a.pdf" < "a/b/c.pdf" < "ab.pdf"
     assert [i.key for i in store.list("a/")] == ["a/b/c.pdf", "a/z.pdf"]
-    assert [i.key for i in store.list("a")] == ["a-b.pdf", "a.pdf", "a/b/c.pdf", "a/z.pdf", "ab.pdf"]
+    assert [i.key for i in store.list("a")] == [
+        "a-b.pdf",
+        "a.pdf",
+        "a/b/c.pdf",
+        "a/z.pdf",
+        "ab.pdf",
+    ]
     assert [i.key for i in store.list("c/d")] == ["c/d/e/f.png"]
     assert list(store.list("nothing/")) == []
 

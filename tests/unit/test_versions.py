@@ -17,7 +17,9 @@ def test_current_version_is_the_latest_and_tombstones_hide_a_uri(tmp_path: Path)
     lake = Lake.open(str(tmp_path))
 
     def write(batch: str, *rows: dict) -> None:
-        lake.write_batch(BatchContext("run-v", batch, "2026-11-01", "v1"), {"documents": list(rows)})
+        lake.write_batch(
+            BatchContext("run-v", batch, "2026-11-01", "v1"), {"documents": list(rows)}
+        )
 
     ctx = BatchContext("run-v", "rrunv-b1", "2026-11-01", "v1")
     write("rrunv-b1",
