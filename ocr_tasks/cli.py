@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "verify": "ocr_tasks.commands.verify",
     "report": "ocr_tasks.commands.report",
     "audit-import": "ocr_tasks.commands.report",
+    "serve": "ocr_tasks.commands.serve",
 }
 
 
