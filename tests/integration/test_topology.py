@@ -7,8 +7,10 @@
     dask scheduler ── dask worker "cpu-0"        (probes)
                    └─ dask worker "gpu-0" --resources GPU=1   (every OCR batch)
 
-The deployments come from ``deployments/prefect.yaml`` through ``prefect deploy``, and a backfill
-is triggered through the REST API, as the UI or ``prefect deployment run`` would. The "GPU"
+The deployments come from ``deployments/prefect.yaml`` through ``prefect deploy`` (unplaced: the
+nightly stays inactive) and then ``deployments/deploy.py`` (placed: active, on the cron of the
+settings), and a backfill is triggered through the REST API, as the UI or ``prefect deployment
+run`` would. The "GPU"
 worker has no GPU: it declares the resource, so what is exercised is the routing (batches
 annotated with ``resources={"GPU": 1}`` go to it and only to it), with the CPU engine.
 
@@ -88,30 +90,42 @@ def test_backfill_deployment_runs_on_the_production_topology(
     assert not workers["cpu-0"]["resources"]
     wait_for_api(api, processes)
 
-    # As infra/README.md and deployments/prefect.yaml say: pool, deploy, worker.
-    prefect_env = {"PREFECT_API_URL": api}
+    # As deployments/prefect.yaml says: pool, deploy, worker. Unplaced, the nightly is inactive.
+    unplaced = {"PREFECT_API_URL": api, "OCR_SCHEDULE_SOURCE": None, "OCR_SCHEDULE_LAKE": None}
     processes.run("work-pool-create", python("-m", "prefect", "work-pool", "create", "ocr",
-                                             "--type", "process"), 120, env=prefect_env)
-    processes.run("deploy", python("-m", "prefect", "--no-prompt", "deploy", "--all",
-                                   "--prefect-file", "deployments/prefect.yaml"), 300,
-                  env=prefect_env)
-    processes.start("prefect-worker", python(
-        "-m", "prefect", "worker", "start", "--pool", "ocr", "--type", "process", "--name",
-        "topology-worker", "--limit", "1"),
-        env={**s3_env, **prefect_env, "OCR_DASK_ADDRESS": dask,
-             "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"})
-
+                                             "--type", "process"), 120, env=unplaced)
+    processes.run("prefect-deploy", python("-m", "prefect", "--no-prompt", "deploy", "--all",
+                                           "--prefect-file", "deployments/prefect.yaml"), 300,
+                  env=unplaced)
     nightly = deployment(api, "nightly-ingest/nightly")
     assert nightly is not None and nightly["work_pool_name"] == "ocr"
     (schedule,) = nightly["schedules"]
-    assert schedule["schedule"]["cron"] == "30 1 * * *"
-    assert schedule["schedule"]["timezone"] == "Europe/Berlin"
+    assert schedule["schedule"] == {"cron": "30 1 * * *", "timezone": "Europe/Berlin",
+                                    "day_or": True}
     assert schedule["active"] is False, "the nightly must stay inactive until source/lake are set"
+    assert nightly["parameters"]["source"] == "s3://__set_OCR_SCHEDULE_SOURCE__/incoming"
+
+    # Placed: deploy.py deploys again from the same file and activates the schedule.
+    drop, lake_uri = f"s3://{bucket}/drop", f"s3://{bucket}/lake"
+    placed = {"PREFECT_API_URL": api, "OCR_SCHEDULE_SOURCE": drop, "OCR_SCHEDULE_LAKE": lake_uri,
+              "OCR_SCHEDULE_CRON": "0 4 * * *"}
+    output = processes.run("deploy-py", python("deployments/deploy.py"), 300, env=placed)
+    assert f"schedule '0 4 * * *' (Europe/Berlin) active; {drop} -> {lake_uri}" in output, output
+    nightly = deployment(api, "nightly-ingest/nightly")
+    assert nightly is not None
+    (schedule,) = nightly["schedules"]
+    assert schedule["active"] is True and schedule["schedule"]["cron"] == "0 4 * * *"
+    assert (nightly["parameters"]["source"], nightly["parameters"]["lake"]) == (drop, lake_uri)
     backfill = deployment(api, "backfill/backfill")
     assert backfill is not None and backfill["entrypoint"] == "flows.ingest.backfill"
+    assert backfill["parameters"]["lake"] == lake_uri and not backfill["schedules"]
 
-    run_id = trigger(api, backfill["id"], {"source": f"s3://{bucket}/drop",
-                                           "lake": f"s3://{bucket}/lake", "batch_pages": 2})
+    processes.start("prefect-worker", python(
+        "-m", "prefect", "worker", "start", "--pool", "ocr", "--type", "process", "--name",
+        "topology-worker", "--limit", "1"),
+        env={**s3_env, "PREFECT_API_URL": api, "OCR_DASK_ADDRESS": dask,
+             "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"})
+    run_id = trigger(api, backfill["id"], {"batch_pages": 2})  # source and lake: deployed
     run = wait_for_flow_run(api, run_id, 300, processes)
     assert run["state"]["type"] == "COMPLETED", flow_run_logs(api, run_id)
     assert run["work_pool_name"] == "ocr" and run["deployment_id"] == backfill["id"]
@@ -119,7 +133,7 @@ def test_backfill_deployment_runs_on_the_production_topology(
     # The rows are in the lake, every OCR batch ran on the worker declaring the GPU.
     for key, value in s3_env.items():
         monkeypatch.setenv(key, value)
-    lake = Lake.open(f"s3://{bucket}/lake")
+    lake = Lake.open(lake_uri)
     pages = lake.read_table("pages", columns=["doc_id", "page", "text"]).to_pylist()
     assert len(pages) == len({(p["doc_id"], p["page"]) for p in pages}) == PAGES
     assert any("CLM-2025-0417" in p["text"] for p in pages)
