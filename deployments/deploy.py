@@ -64,11 +64,15 @@ def apply_schedule(cron: str, timezone: str, active: bool) -> None:
                 schedule=CronSchedule(cron=cron, timezone=timezone))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pool", default=DEFAULT_POOL,
                         help=f"work pool of every deployment (default {DEFAULT_POOL!r})")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     sys.path.insert(0, str(HERE.parent))  # also from a checkout that is not installed
     from ocr_tasks.schedule_settings import ScheduleSettings

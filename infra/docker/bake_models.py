@@ -18,13 +18,17 @@ import sys
 import time
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--charset", action="append", choices=("latin", "full"),
                         help="recognizer charset variants to bake (default: latin)")
     parser.add_argument("--verify", action="store_true",
                         help="export nothing: fail unless every file is baked and loads")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     charsets = args.charset or ["latin"]
 
     import numpy as np
