@@ -41,6 +41,7 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    one_shot: bool = False  # exiting 0 is its job, not a failure
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -52,20 +53,29 @@ class Proc:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 30.0) -> int | None:
-        """Signal the process group, wait, then SIGKILL what is left of it."""
-        if self.alive():
+        """Signal the process group (or the process, when it leads none), wait, then SIGKILL
+        what is left of it."""
+        try:
+            leads = os.getpgid(self.popen.pid) == self.popen.pid
+        except ProcessLookupError:
+            leads = True
+
+        def send(signal_number: int) -> None:
             try:
-                os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
+                if leads:
+                    os.killpg(self.popen.pid, signal_number)
+                else:
+                    self.popen.send_signal(signal_number)
+            except (ProcessLookupError, PermissionError):
                 pass
+
+        if self.alive():
+            send(sig)
             try:
                 self.popen.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 pass
-        try:  # children that outlived their leader (Dask nannies' workers, flow runs)
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        send(signal.SIGKILL)  # children that outlived their leader (nannies' workers, runs)
         try:
             return self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -79,6 +89,7 @@ class Processes:
     logs: Path
     env: dict[str, str] = field(default_factory=dict)
     started: list[Proc] = field(default_factory=list)
+    new_session: bool = True  # False: children stay in the caller's process group
 
     def _env(self, env: dict[str, str | None] | None) -> dict[str, str]:
         """os.environ, then BASE_ENV, self.env and ``env``; a None value removes the key."""
@@ -93,7 +104,7 @@ class Processes:
         with log.open("wb") as out:
             popen = subprocess.Popen(list(cmd), cwd=cwd, env=full_env, stdout=out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=self.new_session)
         proc = Proc(name, popen, log)
         self.started.append(proc)
         return proc
@@ -112,7 +123,7 @@ class Processes:
 
     def check_alive(self) -> None:
         for proc in self.started:
-            if not proc.alive():
+            if not proc.alive() and not (proc.one_shot and proc.popen.returncode == 0):
                 raise AssertionError(f"{proc.name} exited {proc.popen.returncode}:\n{proc.tail()}")
 
     def close(self) -> None:
