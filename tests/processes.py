@@ -276,4 +276,9 @@ def screenshot(url: str, path: Path, wait_ms: int = 20000) -> bool:
                     "--hide-scrollbars", "--window-size=1400,900",
                     f"--virtual-time-budget={wait_ms}", f"--screenshot={path}", url],
                    capture_output=True, timeout=120, check=False)
-    return path.is_file()
+    if not path.is_file():
+        return False
+    from PIL import Image  # 128 colours: a UI screenshot stays legible at a third of the size
+
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+    return True

@@ -146,6 +146,6 @@ def test_backfill_deployment_runs_on_the_production_topology(
     shots = os.environ.get("OCR_UI_SCREENSHOTS")
     if shots:
         ui = api.removesuffix("/api")
-        screenshot(f"{ui}/runs/flow-run/{run_id}", Path(shots) / "topology-backfill-run.png")
-        screenshot(f"{ui}/deployments/deployment/{nightly['id']}",
+        screenshot(f"{ui}/v2/runs/flow-run/{run_id}", Path(shots) / "topology-backfill-run.png")
+        screenshot(f"{ui}/v2/deployments/deployment/{nightly['id']}",
                    Path(shots) / "topology-nightly-deployment.png")
