@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -91,12 +91,12 @@ class Processes:
     started: list[Proc] = field(default_factory=list)
     new_session: bool = True  # False: children stay in the caller's process group
 
-    def _env(self, env: dict[str, str | None] | None) -> dict[str, str]:
+    def _env(self, env: Mapping[str, str | None] | None) -> dict[str, str]:
         """os.environ, then BASE_ENV, self.env and ``env``; a None value removes the key."""
         merged: dict[str, str | None] = {**os.environ, **BASE_ENV, **self.env, **(env or {})}
         return {k: v for k, v in merged.items() if v is not None}
 
-    def start(self, name: str, cmd: Sequence[str], env: dict[str, str | None] | None = None,
+    def start(self, name: str, cmd: Sequence[str], env: Mapping[str, str | None] | None = None,
               cwd: Path = REPO) -> Proc:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
@@ -110,7 +110,7 @@ class Processes:
         return proc
 
     def run(self, name: str, cmd: Sequence[str], timeout_s: float,
-            env: dict[str, str | None] | None = None) -> str:
+            env: Mapping[str, str | None] | None = None) -> str:
         """Run a command to completion (bounded); its output, or an error with it."""
         full_env = self._env(env)
         done = subprocess.run(list(cmd), cwd=REPO, env=full_env, capture_output=True, text=True,
@@ -249,7 +249,7 @@ def start_dask_scheduler(processes: Processes) -> str:
 
 
 def start_dask_worker(processes: Processes, address: str, name: str, *extra: str,
-                      env: dict[str, str | None] | None = None) -> Proc:
+                      env: Mapping[str, str | None] | None = None) -> Proc:
     return processes.start(name, python(
         "-m", "dask", "worker", address, "--host", "127.0.0.1", "--name", name, "--nthreads",
         "1", "--nworkers", "1", "--no-dashboard", "--memory-limit", "4GiB", *extra), env=env)

@@ -113,7 +113,7 @@ def test_every_copied_file_exists_and_is_in_the_context() -> None:
 
 
 def test_every_command_it_runs_parses_and_every_repo_file_it_names_exists() -> None:
-    copied = set()
+    copied: set[str] = set()
     for word, rest in instructions():
         if word == "COPY":
             copied.update(p for p in shlex.split(rest)[:-1] if not p.startswith("--"))
