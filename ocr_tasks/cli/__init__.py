@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "compact": "ocr_tasks.cli.compact",
     "report": "ocr_tasks.cli.report",
     "audit-import": "ocr_tasks.cli.report",
+    "serve": "ocr_tasks.cli.serve",
 }
 
 
