@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "verify": "ocr_tasks.cli.verify",
     "compact": "ocr_tasks.cli.compact",
     "report": "ocr_tasks.cli.report",
+    "query": "ocr_tasks.cli.query",
     "audit-import": "ocr_tasks.cli.report",
     "serve": "ocr_tasks.cli.serve",
 }

@@ -4,6 +4,10 @@ A source uri gets a new version whenever its fingerprint changes (edited, replac
 of another document, re-uploaded); the ``documents`` table keeps every version, so history
 stays queryable. The *current* version of a uri is the one written to the lake last; a uri
 whose current version is a tombstone (status ``deleted``) is gone from the source.
+
+The rule is written twice, side by side, and a test holds them together:
+:func:`current_documents` (Arrow, for Python callers) and :data:`CURRENT_DOCUMENTS_SQL` (the
+``documents_current`` view of ``ocr-pipeline query``, over a ``documents`` view).
 """
 
 from __future__ import annotations
@@ -19,6 +23,28 @@ def _version(table: pa.Table) -> pa.Array:
     mtime = pc.cast(table["source_mtime"], pa.string())
     tag = pc.coalesce(table["source_etag"], mtime, pa.scalar(""))
     return pc.binary_join_element_wise(pc.cast(table["bytes"], pa.string()), tag, "|")
+
+
+# A version is (bytes, etag or else mtime); the current one has the newest ingested_at of its
+# uri (ties keep both); tombstoned uris are left out; rows sorted like current_documents.
+CURRENT_DOCUMENTS_SQL = f"""
+WITH versioned AS (
+    SELECT *, CAST(bytes AS VARCHAR) || '|'
+              || COALESCE(source_etag, CAST(source_mtime AS VARCHAR), '') AS _version
+    FROM documents
+), last AS (
+    SELECT source_uri, _version, max(ingested_at) AS _last
+    FROM versioned GROUP BY source_uri, _version
+), newest AS (
+    SELECT source_uri, max(_last) AS _newest FROM last GROUP BY source_uri
+)
+SELECT versioned.* EXCLUDE (_version)
+FROM versioned
+JOIN last USING (source_uri, _version)
+JOIN newest USING (source_uri)
+WHERE last._last = newest._newest AND versioned.status <> '{DELETED}'
+ORDER BY source_uri, page_start
+"""
 
 
 def current_documents(lake: Lake, columns: list[str] | None = None) -> pa.Table:
