@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ocr_tasks.lake.maintenance import compact
     from ocr_tasks.lake.tables import Lake
 
-    report = compact(Lake.open(args.lake), target_bytes=args.target_mb * 1024 * 1024,
+    report = compact(Lake.open_existing(args.lake), target_bytes=args.target_mb * 1024 * 1024,
                      delete_after_s=args.delete_after_s)
     print(report.describe())
     return ExitCode.OK

@@ -28,7 +28,7 @@ def run_report(args: argparse.Namespace) -> int:
     from ocr_tasks.lake.tables import Lake
     from ocr_tasks.quality import report as monitoring
 
-    lake = Lake.open(args.lake)
+    lake = Lake.open_existing(args.lake)
     threshold = PipelineSettings().cer_threshold
     history = monitoring.run_history(lake, args.last)
     if not history:
@@ -63,7 +63,7 @@ def run_audit_import(args: argparse.Namespace) -> int:
     from ocr_tasks.lake.tables import Lake
     from ocr_tasks.quality.audit import score_returned_audits
 
-    rows = score_returned_audits(Lake.open(args.lake))
+    rows = score_returned_audits(Lake.open_existing(args.lake))
     pages = [r for r in rows if r["level"] == "page"]
     print(f"imported {len(pages)} audited pages ({len(rows)} cer_samples rows)")
     return 0

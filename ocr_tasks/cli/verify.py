@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ocr_tasks.lake.verify import verify_lake
 
     source = open_store(uri(args.source)) if args.source else None
-    report = verify_lake(Lake.open(uri(args.lake)), source)
+    report = verify_lake(Lake.open_existing(uri(args.lake)), source)
     for problem in report.problems[: args.max_problems]:
         print(f"  {problem}", file=sys.stderr)
     hidden = len(report.problems) - args.max_problems

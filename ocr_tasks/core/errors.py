@@ -70,6 +70,12 @@ class InvalidKey(InputError, ValueError):
     kind = "invalid_key"
 
 
+class NotALake(InputError):
+    """A lake path that holds no lake: a mistyped folder or prefix, or a source folder."""
+
+    kind = "not_a_lake"
+
+
 class SchemaError(OcrPipelineError, ValueError):
     """Rows that do not match a table's schema: a bug in the caller, never retried."""
 

@@ -42,6 +42,7 @@ COMMITS = "_commits"
 LOG = "_log"
 CHECKPOINTS = "_checkpoints"
 LOG_FORMAT = 1
+LOG_FORMAT_MARKER = "_maintenance/log-format.json"  # written on a lake's first snapshot
 DEFAULT_MARGIN_S = 3600.0
 
 COMMIT_COLUMNS = pa.schema([
@@ -238,7 +239,7 @@ class CommitLog:
     def migrate_legacy(self) -> int:
         """Lakes written before the log kept one flat ``_commits/<batch_id>.json`` per batch:
         give each a log entry (once; a format marker records that it was done)."""
-        marker = "_maintenance/log-format.json"
+        marker = LOG_FORMAT_MARKER
         if self.store.exists(marker):
             return 0
         moved = 0

@@ -28,10 +28,10 @@ import pyarrow.parquet as pq
 
 from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.config import S3Settings
-from ocr_tasks.core.errors import StorageError
-from ocr_tasks.io.storage import ObjectStore, open_store
+from ocr_tasks.core.errors import NotALake, StorageError
+from ocr_tasks.io.storage import LocalStore, ObjectStore, open_store
 from ocr_tasks.lake.commits import CommitRecord, TableFile
-from ocr_tasks.lake.log import CommitLog, Snapshot
+from ocr_tasks.lake.log import COMMITS, LOG, LOG_FORMAT_MARKER, CommitLog, Snapshot
 from ocr_tasks.lake.rows import BatchContext, Row, as_dicts, check_id, run_tag
 from ocr_tasks.lake.schema import (
     PARTITION_COLUMN,
@@ -76,6 +76,21 @@ class Lake:
     @classmethod
     def open(cls, uri: str, s3: S3Settings | None = None) -> Lake:
         return cls(open_store(uri, s3))
+
+    @classmethod
+    def open_existing(cls, uri: str, s3: S3Settings | None = None) -> Lake:
+        """A lake that must exist already (commands that read one): a folder or prefix with
+        no commit log and no runs is refused with :class:`NotALake` instead of being read as
+        an empty lake, and nothing is written to it."""
+        store = open_store(uri, s3)
+        if isinstance(store, LocalStore) and not store.root.is_dir():
+            what = "is not a folder" if store.root.exists() else "does not exist"
+            raise NotALake(f"no lake at {store.root_uri}: the folder {what}")
+        if not (store.exists(LOG_FORMAT_MARKER)
+                or any(_holds_any(store, f"{prefix}/") for prefix in (LOG, COMMITS, "runs"))):
+            raise NotALake(f"no lake at {store.root_uri}: it has no commit log ({LOG}/, "
+                           f"{COMMITS}/) and no runs/ (a mistyped path, or a source folder?)")
+        return cls(store)
 
     @property
     def uri(self) -> str:
@@ -229,6 +244,10 @@ class Lake:
                     self.store.delete(info.key)
                     removed.append(info.key)
         return removed
+
+
+def _holds_any(store: ObjectStore, prefix: str) -> bool:
+    return next(iter(store.list(prefix)), None) is not None
 
 
 def partition_of(key: str) -> str:
