@@ -6,7 +6,8 @@ page. All the work lives in ``ocr_tasks``; see ``ocr_tasks.pipeline.job`` for th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -96,6 +97,11 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
     return outcome
 
 
+def run_name(flow: str) -> str:
+    """``flow_run_name`` of both flows: ``nightly-2026-11-28-<lake>`` (``job.run_name``)."""
+    return job.run_name(flow, str(flow_run.parameters["lake"]), datetime.now(UTC).date())
+
+
 def default_task_runner() -> Any:
     """Deployments run the flows as declared: Dask at OCR_DASK_ADDRESS, else a LocalCluster
     of OCR_WORKERS processes (created only when the flow starts). The CLI overrides it."""
@@ -103,7 +109,8 @@ def default_task_runner() -> Any:
     return runtime.dask_task_runner(settings.workers, settings.dask_address)
 
 
-@flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner())
+@flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner(),
+      flow_run_name=partial(run_name, "nightly_ingest"))
 def nightly_ingest(source: str, lake: str, batch_pages: int | None = None,
                    max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:
     """OCR every document under ``source`` that the lake's manifest does not hold yet."""
@@ -112,7 +119,8 @@ def nightly_ingest(source: str, lake: str, batch_pages: int | None = None,
                                     max_in_flight=max_in_flight or 0), gpu)
 
 
-@flow(name="backfill", log_prints=True, task_runner=default_task_runner())
+@flow(name="backfill", log_prints=True, task_runner=default_task_runner(),
+      flow_run_name=partial(run_name, "backfill"))
 def backfill(source: str, lake: str, since: datetime | None = None, until: datetime | None = None,
              limit: int | None = None, batch_pages: int | None = None,
              max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:

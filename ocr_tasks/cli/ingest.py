@@ -88,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(outcome, BaseException):
         print(f"run FAILED ({api_url}): {type(outcome).__name__}: {outcome}", file=sys.stderr)
         return ExitCode.FAILED
-    print(cast("RunSummary", outcome).describe())
-    print(f"tables: {params['lake']}/{{documents,pages,lines,words,errors,cer_samples,runs,batches}}")
+    summary = cast("RunSummary", outcome)
+    print(summary.describe())
+    print(f"tables: {params['lake']}/"
+          "{documents,pages,lines,words,errors,cer_samples,runs,batches}")
     print(f"Prefect API: {api_url}")
+    if summary.verdict is not None and summary.verdict.degraded:
+        print(f"run DEGRADED: {'; '.join(a.describe() for a in summary.verdict.alerts)}")
+        return ExitCode.DEGRADED
     return ExitCode.OK

@@ -21,7 +21,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from ocr_tasks.core.config import LimitSettings, PipelineSettings
@@ -49,7 +49,9 @@ from ocr_tasks.pipeline.discovery import (
     probe_documents,
 )
 from ocr_tasks.pipeline.planning import BatchSpec, plan_batches
-from ocr_tasks.quality.batch_quality import batch_samples, micro_cer
+from ocr_tasks.quality.batch_quality import micro_cer
+from ocr_tasks.quality.report import flow_label, lake_slug
+from ocr_tasks.quality.verdict import Verdict, judge, read_samples
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -111,6 +113,12 @@ class RunState:
     @property
     def ingest_date(self) -> str:
         return self.started_at.date().isoformat()
+
+
+def run_name(flow: str, lake: str, day: date) -> str:
+    """A run's name in Prefect: its flow, its day (UTC: the ``ingest_date`` its rows land in)
+    and its lake, e.g. ``nightly-2026-11-28-lake-3fa2b1``."""
+    return f"{flow_label(flow)}-{day.isoformat()}-{lake_slug(open_store(lake).root_uri)}"
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -392,7 +400,7 @@ class RunSummary:
     cer: float | None = None
     left_to_other_runs: int = 0  # documents another live run owns (it accounts for them)
     tombstones: int = 0  # source objects found gone
-
+    verdict: Verdict | None = None  # quality of customer pages and of canaries, judged apart
 
     @property
     def pages_per_s(self) -> float:
@@ -402,14 +410,17 @@ class RunSummary:
         others = (f", {self.left_to_other_runs} documents left to other runs"
                   if self.left_to_other_runs else "")
         others += f", {self.tombstones} deleted from the source" if self.tombstones else ""
+        quality = f"; {self.verdict.describe()}" if self.verdict is not None else ""
         return (f"{self.status}: {self.documents} documents, {self.pages} pages, "
                 f"{self.errors} errors in {self.batches} batches ({self.failed_batches} failed)"
-                f"{others}, {self.seconds:.1f} s, {self.pages_per_s:.2f} pages/s -> {self.lake}")
+                f"{others}, {self.seconds:.1f} s, {self.pages_per_s:.2f} pages/s -> {self.lake}"
+                f"{quality}")
 
 
 def finish_run(state: RunState) -> RunSummary:
-    """Record the run in the lake's ``runs`` table, fold old log entries into a checkpoint
-    when enough have piled up, release the lease, and return the run's summary."""
+    """Judge the run's quality (``quality.verdict``), record the run in the lake's ``runs``
+    table (status ``completed``, ``degraded`` or ``failed``), fold old log entries into a
+    checkpoint when enough have piled up, release the lease, and return the run's summary."""
     try:
         return _record_run(state)
     finally:
@@ -424,9 +435,13 @@ def _record_run(state: RunState) -> RunSummary:
     finished = datetime.now(UTC)
     fresh = [r for r in state.results if not r.replayed]
     lost = state.lease is not None and state.lease.lost
-    status = "failed" if state.failed_batches or lost else "completed"
     lake = Lake.open(state.request.lake)
-    cer, cer_low, cer_high = micro_cer(batch_samples(lake, [r.batch_id for r in state.results]))
+    samples = read_samples(lake, [r.batch_id for r in state.results])
+    cer, cer_low, cer_high = micro_cer(samples)  # all sources: the runs table's figure
+    verdict = judge(state.run_id, samples, PipelineSettings().cer_threshold,
+                    replayed={r.batch_id for r in state.results if r.replayed})
+    status = ("failed" if state.failed_batches or lost
+              else "degraded" if verdict.degraded else "completed")
     summary = RunSummary(
         run_id=state.run_id,
         flow=state.request.flow,
@@ -441,6 +456,7 @@ def _record_run(state: RunState) -> RunSummary:
         cer=cer,
         left_to_other_runs=sum(state.elsewhere.values()),
         tombstones=state.tombstones,
+        verdict=verdict,
     )
     for owner, count in sorted(state.elsewhere.items()):
         log.info("%d documents are being processed by %s", count, owner)

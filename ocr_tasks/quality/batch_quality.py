@@ -20,7 +20,6 @@ from ocr_tasks.core.config import PipelineSettings
 from ocr_tasks.document import Page
 from ocr_tasks.evaluation.metrics import micro_cer_interval
 from ocr_tasks.io.storage import ObjectStore
-from ocr_tasks.lake.tables import Lake
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.quality.audit import AuditPage, AuditSampler, write_pending
 from ocr_tasks.quality.canaries import run_canaries
@@ -29,7 +28,7 @@ from ocr_tasks.quality.sidecars import SIDECAR_PDF_DPI, TruthPage, load_sidecar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchQuality", "QualitySummary", "batch_samples", "micro_cer"]
+__all__ = ["BatchQuality", "QualitySummary", "micro_cer"]
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,6 @@ def micro_cer(rows: Iterable[dict[str, Any]]) -> tuple[float | None, float | Non
     if math.isnan(cer):
         return None, None, None
     return cer, low, high
-
-
-def batch_samples(lake: Lake, batch_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The page rows of these committed batches' ``cer_samples``, reading only their files."""
-    table = lake.read_batches("cer_samples", batch_ids, ["source", "level", "edits", "ref_chars"])
-    return [r for r in table.to_pylist() if r["level"] == "page"]
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,38 @@ is called once by the flow after the run is recorded and creates, in the Prefect
 * markdown artifact ``ocr-quality-report``: verdict, CER by source, the CER trend over the
   last ``trend_runs`` runs (table and chart) and the lake paths;
 * image artifact ``ocr-cer-trend``: the chart alone (a ``data:`` URI, no web server needed);
-* event ``ocr.quality.degraded`` for every batch whose CER exceeds ``cer_threshold`` (and
-  for the run when its CER does), for Prefect automations to alert on;
+* event ``ocr.quality.degraded`` for every alert of the run's verdict (``quality.verdict``:
+  customer pages and canaries judged apart, per batch and per run), for Prefect automations
+  to alert on;
 * when degraded, the run ends in a Completed state named ``Degraded`` whose message says
-  which batches and by how much: the flow-run list shows it at a glance, and the data
-  (the CER samples) is written, so the run is not failed.
+  which pages, batches and by how much: the flow-run list shows it at a glance, and the
+  data (the CER samples) is written, so the run is not failed.
+
+Artifact keys carry the flow and the lake (:func:`artifact_key`), so two lakes or two flows
+on one Prefect server keep their own "latest" report.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from ocr_tasks.lake.tables import Lake
-from ocr_tasks.quality.batch_quality import batch_samples, micro_cer
+from ocr_tasks.quality.batch_quality import micro_cer
+from ocr_tasks.quality.verdict import (
+    CANARY,
+    CUSTOMER,
+    ScopeQuality,
+    Verdict,
+    read_samples,
+    scopes_of,
+)
 
 DEGRADED_EVENT = "ocr.quality.degraded"
 SOURCES = ("canary", "sidecar", "audit")
@@ -57,32 +71,6 @@ class MeasuredBatch(Protocol):
     def replayed(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Alert:
-    """A batch (or, with ``batch_id`` None, a whole run) whose CER is above the threshold."""
-
-    run_id: str
-    batch_id: str | None
-    cer: float
-    cer_low: float | None
-    cer_high: float | None
-    threshold: float
-
-    def describe(self) -> str:
-        where = f"batch {self.batch_id}" if self.batch_id else f"run {self.run_id}"
-        return f"{where}: CER {self.cer:.1%} > {self.threshold:.0%}"
-
-
-def alerts_for(run_id: str, run_cer: float | None, results: Sequence[MeasuredBatch],
-               threshold: float) -> list[Alert]:
-    """Batches measured in this run above the threshold, then the run itself if it is."""
-    out = [Alert(run_id, r.batch_id, r.cer, r.cer_low, r.cer_high, threshold)
-           for r in results if not r.replayed and r.cer is not None and r.cer > threshold]
-    if run_cer is not None and run_cer > threshold:
-        out.append(Alert(run_id, None, run_cer, None, None, threshold))
-    return out
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -103,7 +91,8 @@ def batch_table(results: Sequence[MeasuredBatch]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RunQuality:
-    """One row of the history: the ``runs`` row plus the run's CER by source."""
+    """One row of the history: the ``runs`` row plus the run's CER by source and by scope
+    (customer pages, canaries; see ``quality.verdict``)."""
 
     run_id: str
     flow: str
@@ -117,11 +106,12 @@ class RunQuality:
     cer_low: float | None
     cer_high: float | None
     by_source: dict[str, tuple[float | None, int]]  # source -> (CER, pages scored)
+    by_scope: dict[str, ScopeQuality]
 
 
 def run_history(lake: Lake, last: int) -> list[RunQuality]:
-    """The last ``last`` runs, oldest first, with CER by source (audits returned since the
-    run count for it too)."""
+    """The last ``last`` runs, oldest first, with CER by source and by scope (audits
+    returned since the run count for it too)."""
     runs = sorted(lake.read_table("runs").to_pylist(), key=lambda r: r["started_at"])[-last:]
     batches: dict[str, list[str]] = {r["run_id"]: [] for r in runs}
     for record in lake.commits():
@@ -129,31 +119,41 @@ def run_history(lake: Lake, last: int) -> list[RunQuality]:
             batches[record.run_id].append(record.batch_id)
     history = []
     for run in runs:
-        samples = batch_samples(lake, batches[run["run_id"]])
+        samples = read_samples(lake, batches[run["run_id"]])
         by_source = {}
         for source in SOURCES:
             rows = [s for s in samples if s["source"] == source]
             if rows:
                 by_source[source] = (micro_cer(rows)[0], len(rows))
+        scopes = scopes_of(samples)
         history.append(RunQuality(
             run["run_id"], run["flow"] or "", run["status"] or "", run["started_at"],
             int(run["pages"] or 0), int(run["errors"] or 0), float(run["seconds"] or 0.0),
             float(run["pages_per_s"] or 0.0), run["cer"], run["cer_low"], run["cer_high"],
-            by_source))
+            by_source, {q.scope: q for q in scopes}))
     return history
 
 
+def _scope_cell(q: ScopeQuality | None, threshold: float) -> str:
+    if q is None or q.cer is None:
+        return "-"
+    flag = " (above)" if q.above(threshold) else ""
+    return f"{_pct(q.cer)} ({q.pages}p){flag}"
+
+
 def history_table(history: Sequence[RunQuality], threshold: float) -> str:
-    """Markdown table of the history, newest first (also readable in a terminal)."""
-    lines = ["| started (UTC) | run | status | pages | errors | pages/s | CER | 95% CI | "
-             "canary | sidecar | audit |", "|" + "---|" * 11]
+    """Markdown table of the history, newest first (also readable in a terminal). Customer
+    pages (sidecars and audits) and canaries are flagged against the threshold apart; the
+    CER over all sources is the ``runs`` table's figure."""
+    lines = ["| started (UTC) | run | status | pages | errors | pages/s | CER all | 95% CI | "
+             "customer | canary | sidecar | audit |", "|" + "---|" * 12]
     for h in reversed(history):
-        flag = " (above)" if h.cer is not None and h.cer > threshold else ""
+        scopes = [_scope_cell(h.by_scope.get(s), threshold) for s in (CUSTOMER, CANARY)]
         sources = [f"{_pct(h.by_source[s][0])} ({h.by_source[s][1]}p)" if s in h.by_source else "-"
-                   for s in SOURCES]
+                   for s in ("sidecar", "audit")]
         lines.append(f"| {h.started_at:%Y-%m-%d %H:%M} | {h.run_id[:8]} | {h.status} | {h.pages} | "
-                     f"{h.errors} | {h.pages_per_s:.2f} | {_pct(h.cer)}{flag} | "
-                     f"{_interval(h.cer_low, h.cer_high)} | {' | '.join(sources)} |")
+                     f"{h.errors} | {h.pages_per_s:.2f} | {_pct(h.cer)} | "
+                     f"{_interval(h.cer_low, h.cer_high)} | {' | '.join(scopes + sources)} |")
     return "\n".join(lines)
 
 
@@ -190,21 +190,42 @@ def trend_chart(history: Sequence[RunQuality], threshold: float) -> bytes:
     return buf.getvalue()
 
 
-def report_markdown(summary: Any, history: Sequence[RunQuality], alerts: Sequence[Alert],
-                    threshold: float, chart_uri: str | None, paths: dict[str, str]) -> str:
+def verdict_markdown(verdict: Verdict | None) -> str:
+    """The verdict first: a heading, each scope against the threshold, then every alert."""
+    if verdict is None or not verdict.measured:
+        return "## OCR quality not measured\n\nNo canary, sidecar or audit samples in this run."
+    threshold = verdict.threshold
+    if verdict.degraded:
+        which = " and ".join({CUSTOMER: "customer pages", CANARY: "canaries"}[s]
+                             for s in verdict.degraded_scopes)
+        head = f"## ⚠ OCR quality degraded: {which}"
+    else:
+        head = f"## OCR quality within threshold ({threshold:.0%})"
+    parts = [head, "", f"Customer pages and canaries are judged apart against the CER "
+             f"threshold of {threshold:.0%}.", "",
+             "| pages | CER | 95% CI | pages scored | verdict |", "|---|---|---|---|---|"]
+    names = {CUSTOMER: "customer pages (sidecars, audits)", CANARY: "canaries (synthetic)"}
+    for q in verdict.scopes:
+        state = ("not scored" if q.cer is None
+                 else f"above {threshold:.0%}" if q.above(threshold) else "ok")
+        if q.scope in verdict.degraded_scopes and not q.above(threshold):
+            state = "ok for the run, above in a batch"
+        parts.append(f"| {names[q.scope]} | {_pct(q.cer)} | {_interval(q.cer_low, q.cer_high)} "
+                     f"| {q.pages} | {state} |")
+    if verdict.alerts:
+        parts += [""] + [f"- {a.describe()}" for a in verdict.alerts]
+    return "\n".join(parts)
+
+
+def report_markdown(summary: Any, history: Sequence[RunQuality], threshold: float,
+                    chart_uri: str | None, paths: dict[str, str]) -> str:
     """The run's quality report: verdict first, then figures, trend and where the data is."""
     current = next((h for h in history if h.run_id == summary.run_id), None)
-    if alerts:
-        verdict = "## ⚠ OCR quality degraded\n\n" + "\n".join(f"- {a.describe()}"
-                                                             for a in alerts)
-    elif summary.cer is None:
-        verdict = "## OCR quality not measured\n\nNo canary, sidecar or audit samples in this run."
-    else:
-        verdict = f"## OCR quality within threshold ({threshold:.0%})"
-    parts = [verdict, "", f"Run `{summary.run_id}`: {summary.describe()}", ""]
+    parts = [verdict_markdown(summary.verdict), "", f"Run `{summary.run_id}`: {summary.describe()}",
+             ""]
     if current is not None:
         ci = _interval(current.cer_low, current.cer_high)
-        parts += [f"**CER {_pct(current.cer)}** (95% CI {ci}),"
+        parts += [f"CER over all sources {_pct(current.cer)} (95% CI {ci}),"
                   " micro-averaged over pages, lines aligned by position before counting edits.",
                   "", "| source | CER | pages |", "|---|---|---|"]
         parts += [f"| {s} | {_pct(cer)} | {n} |" for s, (cer, n) in current.by_source.items()]
@@ -215,6 +236,32 @@ def report_markdown(summary: Any, history: Sequence[RunQuality], alerts: Sequenc
     parts += [history_table(history, threshold), "", "### Lake", ""]
     parts += [f"- {name}: `{path}`" for name, path in paths.items()]
     return "\n".join(parts)
+
+
+FLOW_LABELS = {"nightly_ingest": "nightly"}
+_KEY_MAX = 80
+
+
+def flow_label(flow: str) -> str:
+    """Short name of a flow in run names and keys: ``nightly`` for ``nightly_ingest``."""
+    return FLOW_LABELS.get(flow) or re.sub(r"[^a-z0-9]+", "-", flow.lower()).strip("-")
+
+
+def lake_slug(lake_uri: str) -> str:
+    """A short, stable name of a lake for keys and run names: its last path segment and a
+    hash of its whole uri (``lake-3fa2b1``), lowercase letters, digits and dashes only."""
+    uri = lake_uri.rstrip("/")
+    name = re.sub(r"[^a-z0-9]+", "-", uri.rsplit("/", 1)[-1].lower())[:24].strip("-")
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:6]
+    return f"{name}-{digest}" if name else digest
+
+
+def artifact_key(kind: str, flow: str, lake_uri: str) -> str:
+    """The Prefect artifact key of ``kind`` for this flow and lake, e.g.
+    ``ocr-quality-report-nightly-lake-3fa2b1``: each flow and lake keeps its own "latest"
+    (Prefect keys allow lowercase letters, digits and dashes)."""
+    key = f"{kind}-{flow_label(flow)}-{lake_slug(lake_uri)}"
+    return key[:_KEY_MAX].strip("-")
 
 
 def data_uri(png: bytes) -> str:

@@ -3,7 +3,8 @@
 One clean page with a sidecar; canaries at scan severity 6 stand in for a degraded pipeline
 (a broken scanner profile or model gives the same picture: canary CER near 100 %). The flow
 runs with Prefect's thread-pool task runner to stay fast; the code path per batch is the one
-Dask workers run.
+Dask workers run. Customer pages and canaries are judged apart: bad canaries next to a good
+customer page degrade the run through the canaries alone.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 
 from ocr_tasks.cli import main as cli
+from ocr_tasks.core.errors import ExitCode
 from ocr_tasks.lake.tables import Lake
-from ocr_tasks.quality.report import DEGRADED_EVENT
+from ocr_tasks.quality.report import DEGRADED_EVENT, artifact_key
 from tests.integration.conftest import write_document
 
 LINES = ["Claim CLM-2026-0417", "Insured Maria Keller"]
@@ -85,10 +87,16 @@ def test_healthy_run_publishes_report_without_alert(source: Path, tmp_path: Path
     assert run_row["cer"] == pytest.approx(summary.cer)
     assert list(lake.glob("_audit/pending/*/*.png")) and list(lake.glob("_reports/*/cer_trend.png"))
 
+    assert run_row["status"] == "completed"
+    assert summary.verdict is not None and not summary.verdict.degraded
+
     published = artifacts(state)
-    assert {"ocr-batches", "ocr-quality-report", "ocr-cer-trend"} <= set(published)
-    assert published["ocr-batches"].type == "table"
-    report = published["ocr-quality-report"].data
+    keys = {kind: artifact_key(kind, "nightly_ingest", str(lake))
+            for kind in ("ocr-batches", "ocr-quality-report", "ocr-cer-trend")}
+    assert set(keys.values()) <= set(published)
+    assert keys["ocr-batches"].startswith("ocr-batches-nightly-lake-")
+    assert published[keys["ocr-batches"]].type == "table"
+    report = published[keys["ocr-quality-report"]].data
     assert "within threshold" in report and "data:image/png;base64," in report
     assert degraded_events(events) == []
 
@@ -107,17 +115,63 @@ def test_degraded_canaries_push_cer_past_threshold_and_emit_event(
     assert state.is_completed() and state.name == "Degraded"
     assert "OCR quality degraded" in state.message and "> 10%" in state.message
     summary = state.result()
-    assert summary.cer > 0.10
+    assert summary.status == "degraded" and summary.cer > 0.10
 
     batches = Lake.open(str(lake)).read_table("batches").to_pylist()
     assert batches[0]["canary_pages"] == 1 and batches[0]["cer"] > 0.10
     pages = Lake.open(str(lake)).read_table("pages").to_pylist()
     assert len(pages) == 1  # the canary never reaches the customer tables
+    runs = Lake.open(str(lake)).read_table("runs").to_pylist()
+    assert [r["status"] for r in runs] == ["degraded"]
+
+    # customer pages and canaries judged apart: the clean page is not dragged over the line
+    verdict = summary.verdict
+    customer, canary = verdict.scope("customer"), verdict.scope("canary")
+    assert customer.pages == 1 and customer.cer < 0.10 and not customer.above(0.10)
+    assert canary.pages == 1 and canary.cer > 0.40
+    assert verdict.degraded_scopes == ["canary"]
+    assert {a.scope for a in verdict.alerts} == {"canary"}
+    line = summary.describe()
+    assert line.startswith("degraded: ") and "quality DEGRADED (CER threshold 10%)" in line
+    assert f"customer pages CER {customer.cer:.1%} (1 page) ok" in line
+    assert f"canaries CER {canary.cer:.1%} (1 page) above 10%" in line
 
     alerts = degraded_events(events)
     assert {e.payload["batch_id"] for e in alerts} == {batches[0]["batch_id"], None}
+    assert {e.payload["scope"] for e in alerts} == {"canary"}
     batch_alert = next(e for e in alerts if e.payload["batch_id"])
     assert batch_alert.payload["run_id"] == summary.run_id
-    assert batch_alert.payload["cer"] == pytest.approx(batches[0]["cer"])
+    assert batch_alert.payload["cer"] == pytest.approx(canary.cer)
+    assert batch_alert.payload["degraded_scopes"] == ["canary"]
+    assert batch_alert.payload["run"]["customer"]["degraded"] is False
+    assert batch_alert.payload["run"]["customer"]["cer"] == pytest.approx(customer.cer)
     assert batch_alert.resource.id == f"ocr.batch.{batches[0]['batch_id']}"
-    assert "OCR quality degraded" in artifacts(state)["ocr-quality-report"].data
+    report = artifacts(state)[artifact_key("ocr-quality-report", "nightly_ingest", str(lake))].data
+    assert "OCR quality degraded: canaries" in report
+    assert "| customer pages (sidecars, audits) |" in report and "| ok |" in report
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_cli_says_degraded_last_and_exits_4(source: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through ``ocr-pipeline ingest`` (tasks on a thread instead of Dask workers)."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows import runtime
+
+    monkeypatch.setattr(runtime, "dask_task_runner",
+                        lambda *_: ThreadPoolTaskRunner(max_workers=1))
+    for name, value in {"OCR_AUDIT_PAGES": "0", "OCR_CANARY_PAGES": "1",
+                        "OCR_CANARY_SEVERITY": "6"}.items():
+        monkeypatch.setenv(name, value)
+    lake = tmp_path / "lake"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = cli(["ingest", str(source), "--lake", str(lake), "--no-progress"])
+    lines = buffer.getvalue().splitlines()
+    assert code == ExitCode.DEGRADED == 4
+    assert lines[0].startswith("degraded: 1 documents, 1 pages")
+    assert lines[-1].startswith("run DEGRADED: canaries of batch ") and "> 10%" in lines[-1]
+    assert "customer pages" not in lines[-1]
+    runs = Lake.open(str(lake)).read_table("runs").to_pylist()
+    assert [r["status"] for r in runs] == ["degraded"]
