@@ -126,6 +126,8 @@ def backfill(source: str, lake: str, since: datetime | None = None, until: datet
              max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:
     """OCR an archive prefix, optionally a modified-time window, at most ``limit`` documents.
 
+    ``since`` and ``until`` without a time zone are UTC.
+
     Resumable: committed batches are skipped, so re-running after a crash does only the rest.
     """
     return ingest(job.IngestRequest(source=source, lake=lake, flow="backfill", since=since,

@@ -73,6 +73,13 @@ class IngestRequest:
     probe_chunk: int = 50
 
     def __post_init__(self) -> None:
+        # A window typed without a time zone (a deployment's parameter form, a script) is
+        # UTC, like the CLI's --since/--until: object mtimes are aware, and comparing them
+        # with a naive datetime would fail the run.
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
         settings = PipelineSettings()
         if not self.batch_pages:
             object.__setattr__(self, "batch_pages", settings.batch_pages)
