@@ -131,10 +131,10 @@ def _looks_like_text(head: bytes) -> bool:
 # --------------------------------------------------------------------------- page counts
 
 
-def _check_bytes(path: Path, limits: LimitSettings) -> None:
+def _check_bytes(path: Path, limits: LimitSettings, label: str) -> None:
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise TooLarge(f"{path.name}: {size} bytes exceeds OCR_LIMIT_MAX_BYTES={limits.max_bytes}")
+        raise TooLarge(f"{label}: {size} bytes exceeds OCR_LIMIT_MAX_BYTES={limits.max_bytes}")
 
 
 def _check_pages(n: int, limits: LimitSettings, label: str) -> int:
@@ -143,22 +143,25 @@ def _check_pages(n: int, limits: LimitSettings, label: str) -> int:
     return n
 
 
-def page_count(path: Path, limits: LimitSettings, fmt: str | None = None) -> int:
-    """Number of pages/frames without rendering anything (used to plan batches)."""
-    fmt = fmt or sniff_format(path)
-    _check_bytes(path, limits)
+def page_count(path: Path, limits: LimitSettings, fmt: str | None = None, *,
+               name: str = "") -> int:
+    """Number of pages/frames without rendering anything (used to plan batches). ``name``
+    (e.g. the source uri of a spooled S3 object) stands for the file in messages."""
+    label = name or path.name
+    fmt = fmt or sniff_format(path, label)
+    _check_bytes(path, limits, label)
     if fmt == "pdf":
-        with _PdfSource(path, limits) as src:
+        with _PdfSource(path, limits, label) as src:
             n = src.count
         if n == 0:
-            raise EmptyInput(f"{path.name}: PDF has no pages")
-        return _check_pages(n, limits, path.name)
+            raise EmptyInput(f"{label}: PDF has no pages")
+        return _check_pages(n, limits, label)
     if fmt == "tiff":
-        with _OpenImage(path, limits) as im:
-            return _check_pages(_frame_count(im, path.name), limits, path.name)
+        with _OpenImage(path, limits, label) as im:
+            return _check_pages(_frame_count(im, label), limits, label)
     if fmt in ("png", "jpeg"):
         return 1
-    raise UnsupportedInput(f"{path.name}: unsupported format {fmt!r}")
+    raise UnsupportedInput(f"{label}: unsupported format {fmt!r}")
 
 
 # ---------------------------------------------------------------------------- iteration
@@ -172,18 +175,21 @@ def iter_pages(
     start: int = 0,
     stop: int | None = None,
     fmt: str | None = None,
+    name: str = "",
 ) -> Iterator[PageImage | PageFailure]:
-    """Pages ``start``..``stop`` (0-based, stop exclusive, clamped to the page count)."""
+    """Pages ``start``..``stop`` (0-based, stop exclusive, clamped to the page count);
+    ``name`` stands for the file in messages, as for :func:`page_count`."""
     if start < 0 or (stop is not None and stop < start):
         raise ValueError(f"invalid page range {start}..{stop}")
-    fmt = fmt or sniff_format(path)
-    _check_bytes(path, limits)
+    label = name or path.name
+    fmt = fmt or sniff_format(path, label)
+    _check_bytes(path, limits, label)
     if fmt == "pdf":
-        yield from _iter_pdf(path, dpi, limits, start, stop)
+        yield from _iter_pdf(path, dpi, limits, start, stop, label)
     elif fmt in ("tiff", "png", "jpeg"):
-        yield from _iter_image(path, limits, start, stop)
+        yield from _iter_image(path, limits, start, stop, label)
     else:
-        raise UnsupportedInput(f"{path.name}: unsupported format {fmt!r}")
+        raise UnsupportedInput(f"{label}: unsupported format {fmt!r}")
 
 
 # ------------------------------------------------------------------------------------ PDF
@@ -192,8 +198,9 @@ def iter_pages(
 class _PdfSource:
     """An open PDF: PDFium when it can, poppler (pdftoppm) when PDFium cannot open the file."""
 
-    def __init__(self, path: Path, limits: LimitSettings) -> None:
+    def __init__(self, path: Path, limits: LimitSettings, label: str = "") -> None:
         self.path = path
+        self.label = label or path.name  # what messages call the file
         self.limits = limits
         self.password = limits.pdf_password.get_secret_value() if limits.pdf_password else None
         self.pdf: Any = None  # pypdfium2.PdfDocument, or None in poppler mode
@@ -206,7 +213,7 @@ class _PdfSource:
             with _PDFIUM_LOCK:
                 self.pdf = pdfium.PdfDocument(str(self.path), password=self.password)
                 self.count = len(self.pdf)
-                _init_forms(self.pdf, self.path.name)
+                _init_forms(self.pdf, self.label)
             return self
         except pdfium.PdfiumError as e:
             # PDFium's error code is process-wide and not cleared by a failure that sets none:
@@ -216,10 +223,10 @@ class _PdfSource:
                 raise self._encrypted() from e
             pdfium_error = e
         log.warning(
-            "PDFium cannot open %s (%s); falling back to poppler", self.path.name, pdfium_error
+            "PDFium cannot open %s (%s); falling back to poppler", self.label, pdfium_error
         )
         self.count = self._poppler_count(pdfium_error)
-        log.info("poppler repaired/opened %s: %d pages", self.path.name, self.count)
+        log.info("poppler repaired/opened %s: %d pages", self.label, self.count)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -231,10 +238,10 @@ class _PdfSource:
     def _encrypted(self) -> EncryptedInput:
         if self.password:
             return EncryptedInput(
-                f"{self.path.name}: encrypted PDF; OCR_LIMIT_PDF_PASSWORD does not open it"
+                f"{self.label}: encrypted PDF; OCR_LIMIT_PDF_PASSWORD does not open it"
             )
         return EncryptedInput(
-            f"{self.path.name}: encrypted PDF needs a password: set OCR_LIMIT_PDF_PASSWORD"
+            f"{self.label}: encrypted PDF needs a password: set OCR_LIMIT_PDF_PASSWORD"
         )
 
     def _poppler_count(self, cause: Exception) -> int:
@@ -248,16 +255,17 @@ class _PdfSource:
             return int(info["Pages"])
         except PDFPopplerTimeoutError as e:
             raise RenderTimeout(
-                f"{self.path.name}: poppler took longer than "
+                f"{self.label}: poppler took longer than "
                 f"OCR_LIMIT_RENDER_TIMEOUT_S={self.limits.render_timeout_s}s to open it"
             ) from e
         except Exception as e:
             if "Incorrect password" in str(e) or "encrypted" in str(e).lower():
                 raise self._encrypted() from e
             if re.search(r"page count 0|last page \(0\)", str(e)):
-                raise EmptyInput(f"{self.path.name}: PDF has no pages") from e
+                raise EmptyInput(f"{self.label}: PDF has no pages") from e
+            pdfium = _detail(cause, self.path, self.label)
             raise CorruptInput(
-                f"{self.path.name}: corrupt PDF, neither PDFium ({cause}) nor poppler can open it"
+                f"{self.label}: corrupt PDF, neither PDFium ({pdfium}) nor poppler can open it"
             ) from e
 
     def page_points(self, index: int) -> tuple[float, float]:
@@ -287,7 +295,7 @@ class _PdfSource:
                 m = re.match(r"\s*([\d.]+)\s*x\s*([\d.]+)", str(value))
                 if m:
                     return float(m.group(1)), float(m.group(2))
-        raise CorruptInput(f"{self.path.name}: page {index + 1} has no size")
+        raise CorruptInput(f"{self.label}: page {index + 1} has no size")
 
     def render(self, index: int, dpi: int) -> np.ndarray:
         """BGR pixels of one page; PDFium first, poppler for pages PDFium cannot draw."""
@@ -297,12 +305,12 @@ class _PdfSource:
             except Exception as e:  # noqa: BLE001 - any PDFium failure gets the fallback
                 log.warning(
                     "PDFium cannot render %s page %d (%s); falling back to poppler",
-                    self.path.name,
+                    self.label,
                     index + 1,
                     e,
                 )
         image = self._render_poppler(index, dpi)
-        log.info("poppler fallback rendered %s page %d", self.path.name, index + 1)
+        log.info("poppler fallback rendered %s page %d", self.label, index + 1)
         return image
 
     def _render_pdfium(self, index: int, dpi: int) -> np.ndarray:
@@ -334,13 +342,14 @@ class _PdfSource:
             )
         except PDFPopplerTimeoutError as e:
             raise RenderTimeout(
-                f"{self.path.name}: page {index + 1} took longer than "
+                f"{self.label}: page {index + 1} took longer than "
                 f"OCR_LIMIT_RENDER_TIMEOUT_S={self.limits.render_timeout_s}s to render"
             ) from e
         except Exception as e:
-            raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered: {e}") from e
+            raise CorruptInput(f"{self.label}: page {index + 1} cannot be rendered: "
+                               f"{_detail(e, self.path, self.label)}") from e
         if not images:
-            raise CorruptInput(f"{self.path.name}: page {index + 1} cannot be rendered")
+            raise CorruptInput(f"{self.label}: page {index + 1} cannot be rendered")
         return pil_to_bgr(images[0])
 
 
@@ -379,19 +388,19 @@ def _to_bgr_array(pixels: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _iter_pdf(
-    path: Path, dpi: int, limits: LimitSettings, start: int, stop: int | None
+    path: Path, dpi: int, limits: LimitSettings, start: int, stop: int | None, label: str
 ) -> Iterator[PageImage | PageFailure]:
-    with _PdfSource(path, limits) as src:
+    with _PdfSource(path, limits, label) as src:
         if src.count == 0:
-            raise EmptyInput(f"{path.name}: PDF has no pages")
-        _check_pages(src.count, limits, path.name)
+            raise EmptyInput(f"{label}: PDF has no pages")
+        _check_pages(src.count, limits, label)
         end = src.count if stop is None else min(stop, src.count)
         for index in range(start, end):
             yield _pdf_page(src, index, dpi, limits)
 
 
 def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> PageImage | PageFailure:
-    label = f"{src.path.name} page {index + 1}"
+    label = f"{src.label} page {index + 1}"
     try:
         w_pt, h_pt = src.page_points(index)
         width, height = round(w_pt * dpi / 72.0), round(h_pt * dpi / 72.0)
@@ -406,7 +415,8 @@ def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> P
     except OcrPipelineError as e:
         return PageFailure(index, e)
     except Exception as e:  # noqa: BLE001 - an unexpected renderer fault is a page fault
-        return _failure(index, CorruptInput(f"{label}: cannot be rendered: {e}"), e)
+        detail = _detail(e, src.path, src.label)
+        return _failure(index, CorruptInput(f"{label}: cannot be rendered: {detail}"), e)
 
 
 # --------------------------------------------------------------------------------- images
@@ -415,8 +425,9 @@ def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> P
 class _OpenImage:
     """``Image.open`` with the pixel limit installed and PIL's errors mapped to ours."""
 
-    def __init__(self, path: Path, limits: LimitSettings) -> None:
+    def __init__(self, path: Path, limits: LimitSettings, label: str = "") -> None:
         self.path = path
+        self.label = label or path.name  # what messages call the file
         self.limits = limits
         self.im: Image.Image | None = None
 
@@ -429,9 +440,10 @@ class _OpenImage:
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 self.im = Image.open(self.path)
         except Image.DecompressionBombError as e:
-            raise TooLarge(f"{self.path.name}: {e}") from e
+            raise TooLarge(f"{self.label}: {_detail(e, self.path, self.label)}") from e
         except Exception as e:
-            raise CorruptInput(f"{self.path.name}: cannot open image: {e}") from e
+            raise CorruptInput(
+                f"{self.label}: cannot open image: {_detail(e, self.path, self.label)}") from e
         finally:
             Image.MAX_IMAGE_PIXELS = previous
         return self.im
@@ -449,24 +461,24 @@ def _frame_count(im: Image.Image, label: str) -> int:
 
 
 def _iter_image(
-    path: Path, limits: LimitSettings, start: int, stop: int | None
+    path: Path, limits: LimitSettings, start: int, stop: int | None, label: str
 ) -> Iterator[PageImage | PageFailure]:
     """PNG/JPEG (one page: its faults are the document's, so they raise) or TIFF (one page
     per frame: a bad frame is a :class:`PageFailure` once the file has shown a good frame)."""
-    with _OpenImage(path, limits) as im:
+    with _OpenImage(path, limits, label) as im:
         if im.format != "TIFF":
             if start == 0 and (stop is None or stop > 0):
-                item = _image_frame(im, 0, path.name, limits)
+                item = _image_frame(im, 0, label, limits)
                 if isinstance(item, PageFailure):
                     raise item.error
                 yield item
             return
-        n = _check_pages(_frame_count(im, path.name), limits, path.name)
+        n = _check_pages(_frame_count(im, label), limits, label)
         end = n if stop is None else min(stop, n)
         pending: list[PageFailure] = []  # corrupt frames wait until a good frame proves the file
         produced = False
         for index in range(start, end):
-            item = _image_frame(im, index, path.name, limits)
+            item = _image_frame(im, index, label, limits)
             if isinstance(item, PageFailure) and not produced:
                 pending.append(item)
                 continue
@@ -477,7 +489,7 @@ def _iter_image(
         if pending:
             corrupt = [f for f in pending if isinstance(f.error, CorruptInput)]
             if len(corrupt) == len(pending) and start == 0 and end == n:
-                raise CorruptInput(f"{path.name}: no readable frame: {corrupt[0].error.message}")
+                raise CorruptInput(f"{label}: no readable frame: {corrupt[0].error.message}")
             yield from pending
 
 
@@ -507,6 +519,12 @@ def _image_frame(
         raise
     except Exception as e:  # noqa: BLE001 - PIL raises many types for broken frames
         return _failure(index, CorruptInput(f"{where}: cannot decode: {e}"), e)
+
+
+def _detail(e: BaseException, path: Path, label: str) -> str:
+    """An exception's text for a message, naming the file by its label, never by the path
+    it was read from (a spooled S3 object's temp file)."""
+    return str(e).replace(str(path), label)
 
 
 def _failure(index: int, error: OcrPipelineError, cause: BaseException) -> PageFailure:

@@ -213,7 +213,8 @@ def stream_pages(
             raise SourceChanged(f"{item.probe.ref.uri} changed after it was probed; the next "
                                 "run reads the new content")
         pages = rasterize.iter_pages(path, dpi=settings.dpi, limits=limits, start=item.page_start,
-                                     stop=item.page_end, fmt=item.probe.format)
+                                     stop=item.page_end, fmt=item.probe.format,
+                                     name=item.probe.ref.uri)
         while True:
             t0 = time.perf_counter()
             try:

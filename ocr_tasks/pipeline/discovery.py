@@ -96,8 +96,8 @@ def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) ->
             raise TooLarge(f"{ref.size} bytes exceeds the limit of {limits.max_bytes} bytes")
         with store.local_path(ref.key) as path:
             doc_id = file_content_id(path)
-            fmt = rasterize.sniff_format(path, ref.key)
-            pages = rasterize.page_count(path, limits, fmt=fmt)
+            fmt = rasterize.sniff_format(path, ref.uri)
+            pages = rasterize.page_count(path, limits, fmt=fmt, name=ref.uri)
         return Probe(ref, doc_id, fmt, pages)
     except StorageUnreachable:
         raise
