@@ -73,6 +73,9 @@ def export_onnx(
             # The torch.export-based exporter needs onnxscript, which is not a dependency;
             # the TorchScript one is deprecated but exact for these static-graph networks.
             warnings.filterwarnings("ignore", category=DeprecationWarning)
+            # Slices with a step (the detector's and recognizer's strided crops) are left to
+            # onnxruntime instead of being folded; the result is exact, the warning noise.
+            warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
             torch.onnx.export(
                 model,
                 (sample,),
