@@ -83,6 +83,23 @@ def drain_prefect_workers() -> None:
     run_coro_as_sync(drain())
 
 
+class _DropWorkerKill(logging.Filter):
+    """Drops the nanny's "Worker process still alive after 4.0 seconds, killing": when a
+    local cluster closes at the end of a run, a worker still tearing down torch and
+    onnxruntime gets 4 s (hard-coded in distributed) and is then killed, which costs
+    nothing, its work being committed, but read like a failure on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Worker process still alive after")
+
+
+def quiet_worker_kills() -> None:
+    """Install :class:`_DropWorkerKill` on the nanny's logger once per process."""
+    nanny = logging.getLogger("distributed.nanny")
+    if not any(isinstance(f, _DropWorkerKill) for f in nanny.filters):
+        nanny.addFilter(_DropWorkerKill())
+
+
 def quiet_dask_logs() -> None:
     """Dask logs every worker start and stop at INFO; the CLI shows a progress bar instead."""
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # worker processes
@@ -92,18 +109,24 @@ def quiet_dask_logs() -> None:
 
 
 def dask_task_runner(workers: int, address: str | None = None) -> Any:
-    """prefect-dask runner: an existing cluster by address, else a LocalCluster."""
+    """prefect-dask runner: an existing cluster by address, else a LocalCluster whose
+    dashboard listens on loopback (``OCR_DASK_DASHBOARD``) and whose nannies do not log
+    the routine kill of a slow-to-exit worker at shutdown."""
     from prefect_dask import DaskTaskRunner
+
+    from ocr_tasks.core.config import PipelineSettings
 
     if address:
         return DaskTaskRunner(address=address)
     for key, value in WORKER_THREAD_ENV.items():
         os.environ.setdefault(key, value)
+    quiet_worker_kills()
     return DaskTaskRunner(cluster_kwargs={
         "n_workers": workers,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": ":0",  # a free port: never collide with another cluster
+        # a free port on loopback: never another cluster's port, never every interface
+        "dashboard_address": PipelineSettings().dask_dashboard or None,
         "memory_limit": "6GiB",
     })
 

@@ -90,6 +90,9 @@ class PipelineSettings(BaseSettings):
     workers: int = Field(2, description="Local Dask worker processes.")
     max_batches_in_flight: int = Field(8, description="Backpressure for backfills.")
     dask_address: str | None = Field(None, description="Existing Dask scheduler; None = LocalCluster.")
+    dask_dashboard: str = Field(
+        "127.0.0.1:0", description="Dashboard of a local Dask cluster: loopback, a free port. "
+        "':8787' serves it on every interface; '' turns it off.")
     canary_pages: int = Field(2, description="Synthetic canary pages injected per batch.")
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
     cer_threshold: float = Field(0.10, description="Batch CER above this emits ocr.quality.degraded.")
