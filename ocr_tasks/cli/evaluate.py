@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,18 @@ def register(subparsers: Any) -> None:
         description="Detection P/R/H-mean and AP@0.5, crop CER, end-to-end CER, "
         "bag-of-words F1 and seconds per page, as JSON on stdout.",
     )
-    p.add_argument("--data", required=True, type=Path, help="dataset folder")
-    p.add_argument("--format", choices=["funsd"], default="funsd", help="dataset layout")
+    p.add_argument("--data", required=True, type=Path, metavar="DIR",
+                   help="dataset folder (FUNSD: annotations/ and images/)")
+    p.add_argument("--format", choices=["funsd"], default="funsd",
+                   help="dataset layout (default: %(default)s)")
     p.add_argument("--json", dest="json_out", type=Path, metavar="OUT",
-                   help="also write the full result, with per-page figures, to this file")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N pages (sorted by id)")
+                   help="also write the full result, with per-page figures, to this file "
+                   "(default: only the summary, on stdout)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="only the first N pages, sorted by id (default: all)")
     p.add_argument("--engine", choices=ENGINES, default="ppocr",
-                   help="ppocr = our engine (default); tesseract = comparison baseline")
+                   help="ppocr = our engine; tesseract = comparison baseline "
+                   "(default: %(default)s)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"],
                    help="engine backend (default: OCR_ENGINE_BACKEND or 'auto')")
     p.add_argument("--threads", type=int, metavar="N",
@@ -56,14 +60,16 @@ def build_engine(name: str, backend: str | None = None, threads: int | None = No
 
 
 def run(args: argparse.Namespace) -> int:
+    from ocr_tasks.cli.console import logs_above_bars, progress_enabled
     from ocr_tasks.core.errors import InputError
     from ocr_tasks.evaluation.funsd import evaluate_funsd, summary_only
 
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
     engine = build_engine(args.engine, args.backend, args.threads)
-    result = evaluate_funsd(args.data, engine, limit=args.limit, progress=progress)
+    with logs_above_bars():
+        result = evaluate_funsd(args.data, engine, limit=args.limit,
+                                progress=progress_enabled(args.progress))
     if args.json_out is not None:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

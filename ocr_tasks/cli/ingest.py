@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from ocr_tasks.cli.args import uri, when
+from ocr_tasks.cli.console import logs_above_bars, progress_enabled
 from ocr_tasks.core.config import PipelineSettings
 
 if TYPE_CHECKING:
@@ -15,29 +16,49 @@ if TYPE_CHECKING:
 
 def _common(p: argparse.ArgumentParser) -> None:
     defaults = PipelineSettings()
-    p.add_argument("source", help="folder or s3://bucket/prefix holding the documents")
-    p.add_argument("--lake", required=True, help="folder or s3://bucket/prefix for the Parquet tables")
-    p.add_argument("--batch-pages", type=int, default=defaults.batch_pages, help="pages per batch task")
-    p.add_argument("--workers", type=int, default=defaults.workers, help="local Dask worker processes")
-    p.add_argument("--dask-address", default=defaults.dask_address, help="existing Dask scheduler")
+    p.add_argument("source", metavar="SOURCE",
+                   help="folder or s3://bucket/prefix holding the documents")
+    p.add_argument("--lake", required=True,
+                   help="folder or s3://bucket/prefix for the Parquet tables")
+    p.add_argument("--batch-pages", type=int, default=defaults.batch_pages, metavar="N",
+                   help="pages per batch task (default: %(default)s; env OCR_BATCH_PAGES)")
+    p.add_argument("--workers", type=int, default=defaults.workers, metavar="N",
+                   help="local Dask worker processes (default: %(default)s; env OCR_WORKERS)")
+    p.add_argument("--dask-address", default=defaults.dask_address, metavar="ADDR",
+                   help="existing Dask scheduler, e.g. tcp://scheduler:8786 (default: "
+                   "OCR_DASK_ADDRESS, else a local cluster of --workers processes)")
     p.add_argument("--max-in-flight", type=int, default=defaults.max_batches_in_flight,
-                   help="batches submitted at once (backpressure)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   metavar="N", help="batches submitted at once, for backpressure "
+                   "(default: %(default)s; env OCR_MAX_BATCHES_IN_FLIGHT)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
 
 
 def register(sub: Any) -> None:
-    ingest = sub.add_parser("ingest", help="nightly ingestion: OCR documents not yet in the lake")
+    ingest = sub.add_parser(
+        "ingest", help="nightly ingestion: OCR documents not yet in the lake",
+        description="OCR every document under SOURCE that the lake does not hold yet (the "
+        "nightly-ingest flow), on a local Dask cluster or --dask-address.")
     _common(ingest)
     ingest.set_defaults(func=run, flow_name="nightly_ingest")
-    backfill = sub.add_parser("backfill", help="backfill an archive prefix (resumable)")
+    backfill = sub.add_parser(
+        "backfill", help="backfill an archive prefix (resumable)",
+        description="OCR an archive prefix, optionally a modified-time window and at most N "
+        "documents (the backfill flow). Re-running it resumes where it stopped.")
     _common(backfill)
-    backfill.add_argument("--since", type=when, help="only objects modified at or after T (ISO)")
-    backfill.add_argument("--until", type=when, help="only objects modified before T (ISO)")
-    backfill.add_argument("--limit", type=int, help="at most N documents")
+    backfill.add_argument("--since", type=when, metavar="T",
+                          help="only objects modified at or after T, ISO date or datetime; "
+                          "without a time zone UTC (default: no lower bound)")
+    backfill.add_argument("--until", type=when, metavar="T",
+                          help="only objects modified before T, as --since (default: no "
+                          "upper bound)")
+    backfill.add_argument("--limit", type=int, metavar="N",
+                          help="at most N documents (default: all)")
     backfill.set_defaults(func=run, flow_name="backfill")
 
 
 def _progress_bar(enabled: bool) -> Any:
+    """A page bar fed by the run's progress events (``core.progress``)."""
     from tqdm import tqdm
 
     from ocr_tasks.core import progress
@@ -71,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
         params.update(since=args.since, until=args.until, limit=args.limit)
     check_source(params["source"], params["lake"])  # one line now, not a failed flow run later
     runtime.quiet_dask_logs()
-    bar, unsubscribe = _progress_bar(not args.no_progress)
+    bar, unsubscribe = _progress_bar(progress_enabled(args.progress))
     try:
-        with runtime.prefect_api() as api_url:
+        with logs_above_bars(), runtime.prefect_api() as api_url:
             params["gpu"] = runtime.cluster_has_gpus(args.dask_address)
             flow = nightly_ingest if args.flow_name == "nightly_ingest" else backfill
             runner = runtime.dask_task_runner(args.workers, args.dask_address)
