@@ -1,8 +1,9 @@
 """``ocr-pipeline ocr FILE...``: OCR images or PDFs and print the Document JSON.
 
-One file gives one Document object, several give a list. Boxes are pixel coordinates of the
-image as given (PDF pages: rendered at ``--dpi``). Pages that cannot be rendered are reported
-on stderr and left out; the exit code is then 1.
+The output is always a JSON list with one Document per file that could be read, in the order
+given, also for a single file (until 0.1.0 one file gave a bare object). Boxes are pixel
+coordinates of the image as given (PDF pages: rendered at ``--dpi``). Files and pages that
+cannot be read are reported on stderr and left out; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "ocr",
         help="OCR images or PDFs and print the Document JSON",
-        description=__doc__.splitlines()[0],
+        description="OCR images or PDFs and print a JSON list with one Document (pages, "
+        "lines, words, boxes, confidences) per file, also for a single file.",
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PNG, JPEG, TIFF or PDF")
     p.add_argument("--json", dest="json_out", type=Path, metavar="OUT",
-                   help="write the JSON to this file instead of stdout")
+                   help="write the JSON to this file (default: stdout)")
     p.add_argument("--dpi", type=int, help="PDF render resolution (default: OCR_ENGINE_DPI or 200)")
     p.add_argument("--backend", choices=["auto", "onnx", "torch"],
                    help="inference backend (default: OCR_ENGINE_BACKEND or 'auto')")
@@ -52,7 +54,8 @@ def ocr_file(path: Path, engine: Any, dpi: int) -> tuple[Any, list[str]]:
         images = []
         for item in chunk:
             if isinstance(item, PageFailure):
-                failures.append(f"{path} page {item.index + 1}: {item.error.kind}: {item.error.message}")
+                failures.append(
+                    f"{path} page {item.index + 1}: {item.error.kind}: {item.error.message}")
             else:
                 images.append(item)
         pages.extend(engine.recognize_pages(images) if images else [])
@@ -83,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {message}", file=sys.stderr)
             status = ExitCode.FAILED
         documents.append(document.to_dict())
-    payload = documents[0] if len(args.files) == 1 and documents else documents
-    text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(documents, indent=2, ensure_ascii=False) + "\n"  # a list, always
     if args.json_out is not None:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(text, encoding="utf-8")
