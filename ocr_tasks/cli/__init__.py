@@ -46,7 +46,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         if module_name in registered:
             continue
         if wanted is not None and COMMANDS[wanted] != module_name:
-            sub.add_parser(name, help=f"see `ocr-pipeline {name} --help`")
+            sub.add_parser(name, help=f"see `ocr-pipeline {name} --help`")  # not loaded
             continue
         module = importlib.import_module(module_name)
         module.register(sub)

@@ -9,13 +9,14 @@ from ocr_tasks.cli.args import uri
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "compact", help="rewrite each partition's small files into large ones (safe while "
-        "ingestion runs) and fold the commit log into a checkpoint")
+    help_text = ("rewrite each partition's small files into large ones (safe while "
+                 "ingestion runs) and fold the commit log into a checkpoint")
+    p = sub.add_parser("compact", help=help_text,
+                       description=help_text[0].upper() + help_text[1:] + ".")
     p.add_argument("--lake", required=True, type=uri, help="folder or s3://bucket/prefix")
-    p.add_argument("--target-mb", type=int, default=128,
+    p.add_argument("--target-mb", type=int, default=128, metavar="MB",
                    help="size of the files written (default: %(default)s MB)")
-    p.add_argument("--delete-after-s", type=float, default=None,
+    p.add_argument("--delete-after-s", type=float, default=None, metavar="S",
                    help="keep replaced small files this long for readers still using them "
                    "(default: the log's margin, 3600 s); they are deleted by a later compact")
     p.set_defaults(func=run)

@@ -11,15 +11,25 @@ from ocr_tasks.core.config import PipelineSettings
 
 def register(sub: Any) -> None:
     defaults = PipelineSettings()
-    report = sub.add_parser("report", help="quality and throughput history per run")
+    report = sub.add_parser(
+        "report", help="quality and throughput history per run",
+        description="Per run: status, pages, errors, pages/s, CER with its interval, and CER "
+        "of customer pages and canaries (judged apart against OCR_CER_THRESHOLD) and by "
+        "source.")
     report.add_argument("--lake", required=True, type=uri, help="folder or s3://bucket/prefix")
-    report.add_argument("--last", type=int, default=defaults.trend_runs, help="runs shown")
+    report.add_argument("--last", type=int, default=defaults.trend_runs, metavar="N",
+                        help="runs shown (default: %(default)s; env OCR_TREND_RUNS)")
     report.add_argument("--calibration", action="store_true",
                         help="also: confidence vs. observed errors, and a review threshold")
     report.add_argument("--target-cer", type=float, default=defaults.cer_threshold,
-                        help="page CER above which a page should go to review")
+                        metavar="CER", help="page CER above which a page should go to review "
+                        "(default: %(default)s; env OCR_CER_THRESHOLD)")
     report.set_defaults(func=run_report)
-    audit = sub.add_parser("audit-import", help="score returned audit transcriptions")
+    audit = sub.add_parser(
+        "audit-import", help="score returned audit transcriptions",
+        description="Score the transcriptions under LAKE/_audit/returned/ against the pages "
+        "they audit; each returned file becomes its own batch of cer_samples rows (importing "
+        "twice adds nothing).")
     audit.add_argument("--lake", required=True, type=uri, help="folder or s3://bucket/prefix")
     audit.set_defaults(func=run_audit_import)
 

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from ocr_tasks.core.config import ScheduleSettings
+from ocr_tasks.core.config import PipelineSettings, ScheduleSettings
 from ocr_tasks.core.errors import ExitCode
 
 
@@ -34,9 +34,10 @@ def register(sub: Any) -> None:
         "PREFECT_API_URL (or --api-url) when set, else a Prefect server on --host:--port that "
         "answers already or that serve starts (UI included) and stops on exit.")
     p.add_argument("source", nargs="?", help="folder or s3://bucket/prefix the nightly run "
-                   "ingests (env OCR_SCHEDULE_SOURCE)")
+                   "ingests (env OCR_SCHEDULE_SOURCE; no default: one of them is required)")
     p.add_argument("--lake",
-                   help="folder or s3://bucket/prefix of the lake (env OCR_SCHEDULE_LAKE)")
+                   help="folder or s3://bucket/prefix of the lake (env OCR_SCHEDULE_LAKE; no "
+                   "default: one of them is required)")
     p.add_argument("--cron", help=f"5-field cron of the nightly run ({_default('cron')})")
     p.add_argument("--timezone", help=f"IANA time zone of the cron ({_default('timezone')})")
     p.add_argument("--paused", action="store_true",
@@ -48,9 +49,12 @@ def register(sub: Any) -> None:
     p.add_argument("--concurrent-runs", type=int,
                    help=f"flow runs executed at once on this host ({_default('concurrent_runs')})")
     p.add_argument("--workers", type=int,
-                   help="local Dask worker processes of each run (env OCR_WORKERS)")
-    p.add_argument("--dask-address", help="existing Dask scheduler (env OCR_DASK_ADDRESS)")
-    p.add_argument("--api-url", help="Prefect API to serve against (env PREFECT_API_URL)")
+                   help="local Dask worker processes of each run (env OCR_WORKERS, default "
+                   f"{PipelineSettings.model_fields['workers'].default})")
+    p.add_argument("--dask-address", help="existing Dask scheduler (env OCR_DASK_ADDRESS; "
+                   "default: a local cluster per run)")
+    p.add_argument("--api-url", help="Prefect API to serve against (env PREFECT_API_URL; "
+                   "default: a Prefect server on --host:--port)")
     p.add_argument("--host", help=f"interface of a started Prefect server ({_default('api_host')})")
     p.add_argument("--port", type=int,
                    help=f"port of a started Prefect server ({_default('api_port')})")

@@ -10,10 +10,15 @@ from ocr_tasks.cli.args import uri
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("verify", help="check every source document is in the lake exactly once")
+    p = sub.add_parser(
+        "verify", help="check every source document is in the lake exactly once",
+        description="Check the lake's invariants: every document once, no duplicate rows, "
+        "complete commits. Exit 0 when they hold, 1 with the list of problems otherwise.")
     p.add_argument("--lake", required=True, help="folder or s3://bucket/prefix of the lake")
-    p.add_argument("--source", help="folder or s3://bucket/prefix whose documents must all appear")
-    p.add_argument("--max-problems", type=int, default=200, help="problems printed (all counted)")
+    p.add_argument("--source", help="folder or s3://bucket/prefix whose documents must all "
+                   "appear (default: only the documents the lake knows are checked)")
+    p.add_argument("--max-problems", type=int, default=200, metavar="N",
+                   help="problems printed, all are counted (default: %(default)s)")
     p.set_defaults(func=run)
 
 
