@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +51,27 @@ def logs_above_bars() -> Iterator[None]:
                 del handler.emit
             else:
                 handler.emit = before  # type: ignore[method-assign]
+
+
+# Prefect reads its logging config (handlers.console.level here) from the environment when a
+# process imports it: set now, it applies to the processes started from now on, not to this one.
+CHILD_CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+
+@contextlib.contextmanager
+def quiet_child_consoles(enabled: bool = True) -> Iterator[None]:
+    """Processes started meanwhile (local Dask workers) print only warnings and errors to
+    the terminal: they cannot clear this process's bar, so their INFO lines ("Task run ...
+    Finished") would run into it. Those lines still reach the Prefect API and UI. A level
+    the user set is kept."""
+    if not enabled or CHILD_CONSOLE_LEVEL in os.environ:
+        yield
+        return
+    os.environ[CHILD_CONSOLE_LEVEL] = "WARNING"
+    try:
+        yield
+    finally:
+        os.environ.pop(CHILD_CONSOLE_LEVEL, None)
 
 
 def progress_enabled(flag: bool | None) -> bool:

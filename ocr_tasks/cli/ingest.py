@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from ocr_tasks.cli.args import uri, when
-from ocr_tasks.cli.console import logs_above_bars, progress_enabled
+from ocr_tasks.cli.console import logs_above_bars, progress_enabled, quiet_child_consoles
 from ocr_tasks.core.config import PipelineSettings
 
 if TYPE_CHECKING:
@@ -92,9 +92,11 @@ def run(args: argparse.Namespace) -> int:
         params.update(since=args.since, until=args.until, limit=args.limit)
     check_source(params["source"], params["lake"])  # one line now, not a failed flow run later
     runtime.quiet_dask_logs()
-    bar, unsubscribe = _progress_bar(progress_enabled(args.progress))
+    show_bar = progress_enabled(args.progress)
+    bar, unsubscribe = _progress_bar(show_bar)
     try:
-        with logs_above_bars(), runtime.prefect_api() as api_url:
+        with logs_above_bars(), quiet_child_consoles(show_bar), \
+                runtime.prefect_api() as api_url:
             params["gpu"] = runtime.cluster_has_gpus(args.dask_address)
             flow = nightly_ingest if args.flow_name == "nightly_ingest" else backfill
             runner = runtime.dask_task_runner(args.workers, args.dask_address)

@@ -114,3 +114,27 @@ def test_log_lines_go_above_the_progress_bar(monkeypatch: pytest.MonkeyPatch) ->
     assert len(logged) == 3
     assert all(before in ("", "\r", "\n") for before in logged), text
     assert "page/s]LOG" not in text and "it/s]LOG" not in text
+
+
+def test_worker_processes_started_under_a_bar_print_warnings_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask workers are other processes: they cannot clear the bar, so their INFO lines
+    stay off the terminal (they still go to the Prefect API)."""
+    import os
+    import subprocess
+
+    from ocr_tasks.cli.console import CHILD_CONSOLE_LEVEL, quiet_child_consoles
+
+    monkeypatch.delenv(CHILD_CONSOLE_LEVEL, raising=False)
+    probe = ("import logging, prefect.logging.configuration as c; c.setup_logging(); "
+             "print([h.level for h in logging.getLogger().handlers])")
+    with quiet_child_consoles(True):
+        levels = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                check=True).stdout
+    assert levels.strip() == "[30]" and CHILD_CONSOLE_LEVEL not in os.environ
+    with quiet_child_consoles(False):
+        assert CHILD_CONSOLE_LEVEL not in os.environ
+    monkeypatch.setenv(CHILD_CONSOLE_LEVEL, "DEBUG")  # the user's choice is kept
+    with quiet_child_consoles(True):
+        assert os.environ[CHILD_CONSOLE_LEVEL] == "DEBUG"
+    assert os.environ[CHILD_CONSOLE_LEVEL] == "DEBUG"
