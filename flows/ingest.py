@@ -99,7 +99,9 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
 
 def run_name(flow: str) -> str:
     """``flow_run_name`` of both flows: ``nightly-2026-11-28-<lake>`` (``job.run_name``)."""
-    return job.run_name(flow, str(flow_run.parameters["lake"]), datetime.now(UTC).date())
+    lake = flow_run.parameters.get("lake")
+    today = datetime.now(UTC).date()
+    return job.run_name(flow, str(lake), today) if lake else f"{flow}-{today.isoformat()}"
 
 
 def default_task_runner() -> Any:
