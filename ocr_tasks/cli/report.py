@@ -44,8 +44,9 @@ def run_report(args: argparse.Namespace) -> int:
     if not history:
         print(f"no runs in {lake.uri}")
     else:
-        print(f"last {len(history)} runs in {lake.uri} (CER threshold {threshold:.0%}; "
-              "CER by source: micro CER over pages, (Np) = pages scored)\n")
+        print(f"last {len(history)} runs in {lake.uri} (CER threshold {threshold:.0%} for "
+              "customer pages and canaries apart; micro CER over pages, (Np) = pages "
+              "scored)\n")
         print(monitoring.history_table(history, threshold))
     if args.calibration:
         print()
