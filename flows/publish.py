@@ -61,7 +61,8 @@ def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = No
     scopes = verdict.payload()
     for alert in verdict.alerts:
         emit_event(report.DEGRADED_EVENT,
-                   resource={"prefect.resource.id": alert.resource, "ocr.run_id": alert.run_id},
+                   resource={"prefect.resource.id": alert.resource, "ocr.run_id": alert.run_id,
+                             "ocr.scope": alert.scope},  # automations can match on it
                    related=related,
                    payload={"run_id": alert.run_id, "batch_id": alert.batch_id,
                             "scope": alert.scope, "cer": alert.cer, "cer_low": alert.cer_low,

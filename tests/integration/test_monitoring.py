@@ -146,6 +146,7 @@ def test_degraded_canaries_push_cer_past_threshold_and_emit_event(
     assert batch_alert.payload["run"]["customer"]["degraded"] is False
     assert batch_alert.payload["run"]["customer"]["cer"] == pytest.approx(customer.cer)
     assert batch_alert.resource.id == f"ocr.batch.{batches[0]['batch_id']}"
+    assert batch_alert.resource["ocr.scope"] == "canary"
     report = artifacts(state)[artifact_key("ocr-quality-report", "nightly_ingest", str(lake))].data
     assert "OCR quality degraded: canaries" in report
     assert "| customer pages (sidecars, audits) |" in report and "| ok |" in report
