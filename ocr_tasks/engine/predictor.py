@@ -237,6 +237,7 @@ class OcrEngine:
             model_name=self.model_name,
             model_version=self.model_version,
             timings={**p.timings, "recognize": recognize_s},
+            has_ink=bool(lines) or pre.has_ink(p.source.image),
         )
 
 

@@ -85,6 +85,12 @@ _KNOWN_OTHER: tuple[tuple[bytes, str], ...] = (
     (b"%!PS", "PostScript file"),
     (b"AT&TFORM", "DjVu document"),
 )
+_HEIF = "HEIC/HEIF image (a phone photo format): export it as JPEG or PDF"
+_ISO_BRANDS = {
+    "heic": _HEIF, "heix": _HEIF, "hevc": _HEIF, "heim": _HEIF, "heis": _HEIF, "mif1": _HEIF,
+    "msf1": _HEIF, "avif": "AVIF image: export it as JPEG, PNG or PDF",
+    "isom": "MP4 video", "mp41": "MP4 video", "mp42": "MP4 video", "qt  ": "QuickTime video",
+}
 
 
 def sniff_format(path: Path, name: str = "") -> str:
@@ -105,6 +111,10 @@ def sniff_format(path: Path, name: str = "") -> str:
     for magic, what in _KNOWN_OTHER:
         if head.startswith(magic):
             raise UnsupportedInput(f"{label}: unsupported input: {what}")
+    if head[4:8] == b"ftyp":  # ISO base media: HEIC/HEIF/AVIF photos, MP4/MOV video
+        brand = head[8:12].decode("latin-1")
+        what = _ISO_BRANDS.get(brand, f"ISO media file (brand {brand!r})")
+        raise UnsupportedInput(f"{label}: unsupported input: {what}")
     if _looks_like_text(head):
         raise UnsupportedInput(f"{label}: unsupported input: text file, not a scanned document")
     raise UnsupportedInput(

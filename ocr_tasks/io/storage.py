@@ -42,6 +42,24 @@ class ObjectInfo:
     etag: str | None = None
 
 
+def escape_undecodable(text: str) -> str:
+    """A file name with bytes that are not UTF-8 (old Windows shares: ``Schr\\xf6der.png``
+    arrives as a lone surrogate) as valid text: each such byte written ``\\xNN``, as Python
+    shows it. Names that are valid UTF-8 come back unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links: a linked folder is listed like a folder
+    except OSError:
+        return False
+
+
 def file_content_id(path: Path, chunk: int = 1 << 20) -> str:
     """A document's identity: the SHA-256 of its bytes (renames and re-uploads keep it),
     read in chunks (bounded memory)."""
@@ -135,6 +153,7 @@ class LocalStore(ObjectStore):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().absolute()
         self.root_uri = str(self.root)
+        self.skipped: dict[str, int] = {}  # what listings passed over, by reason
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
@@ -152,13 +171,20 @@ class LocalStore(ObjectStore):
             if info.key.startswith(prefix):
                 yield info
 
-    def _walk(self, folder: Path, base: str) -> Iterator[ObjectInfo]:
-        """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings."""
+    def _walk(self, folder: Path, base: str,
+              seen: frozenset[tuple[int, int]] = frozenset()) -> Iterator[ObjectInfo]:
+        """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings.
+
+        Symbolic links are followed, to files and to folders alike; a folder reached again
+        along its own path (a link loop) and a dangling link are skipped, counted in
+        ``skipped`` and logged, never silently."""
         try:
+            here = os.stat(folder)
+            seen = seen | {(here.st_dev, here.st_ino)}
             with os.scandir(folder) as it:
                 # only names are kept (a folder may hold millions of files); "a/" marks folders
                 names = sorted(
-                    e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+                    e.name + "/" if _is_dir(e) else e.name
                     for e in it
                     if not e.name.startswith(_TMP_PREFIX)
                 )
@@ -168,16 +194,28 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot list {folder}: {e.strerror or e}") from e
         for name in names:
             if name.endswith("/"):
-                yield from self._walk(folder / name[:-1], f"{base}{name}")
+                sub = folder / name[:-1]
+                st = os.stat(sub)
+                if (st.st_dev, st.st_ino) in seen:
+                    self._skip("link loop", sub)
+                    continue
+                yield from self._walk(sub, f"{base}{name}", seen)
                 continue
             try:
                 st = os.stat(folder / name)  # follows symlinks to files
             except OSError:
-                continue  # vanished or dangling symlink: not an object
+                if os.path.islink(folder / name):
+                    self._skip("dangling link", folder / name)
+                continue  # or vanished since the listing
             if not stat.S_ISREG(st.st_mode):
+                self._skip("not a regular file", folder / name)
                 continue
             mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
             yield ObjectInfo(f"{base}{name}", st.st_size, mtime, None)
+
+    def _skip(self, why: str, path: Path) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+        log.warning("skipped %s: %s", why, escape_undecodable(str(path)))
 
     def get(self, key: str) -> bytes:
         path = self._path(key)

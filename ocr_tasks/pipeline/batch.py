@@ -19,6 +19,7 @@ from typing import Any
 
 from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import (
+    BadSidecar,
     OcrPipelineError,
     SourceChanged,
     StorageUnreachable,
@@ -169,6 +170,9 @@ def run_batch(
 
     for item in spec.items:
         rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
+    by_doc = {item.probe.doc_id: item for item in spec.items}
+    for doc_id, message in quality.sidecar_problems:  # the document itself is fine
+        error_row(by_doc[doc_id], None, BadSidecar.kind, message, False)
     measured = quality.finish()  # canaries go through the same engine; never into customer tables
     rows.tables["cer_samples"] = list[Row | dict[str, Any]](measured.rows)
 

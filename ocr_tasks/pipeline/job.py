@@ -107,6 +107,7 @@ class RunState:
     swept: int = 0
     listed: UriSet | None = None  # every document uri of a complete listing (tombstones)
     tombstones: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # listing: what was passed over
 
     @property
     def ingest_date(self) -> str:
@@ -194,6 +195,7 @@ def candidate_waves(state: RunState) -> Iterator[list[SourceRef]]:
     """Source objects to probe, streamed from the listing in waves."""
     req = state.request
     store = open_store(req.source)
+    state.skipped = getattr(store, "skipped", {})  # filled as the listing goes
     complete = req.since is None and req.until is None and req.limit is None
     state.listed = UriSet() if complete else None
     refs = list_candidates(store, state.manifest.done_fingerprints, since=req.since,
@@ -392,6 +394,7 @@ class RunSummary:
     cer: float | None = None
     left_to_other_runs: int = 0  # documents another live run owns (it accounts for them)
     tombstones: int = 0  # source objects found gone
+    skipped: dict[str, int] = field(default_factory=dict)  # listing: link loops, dangling links
 
 
     @property
@@ -402,6 +405,9 @@ class RunSummary:
         others = (f", {self.left_to_other_runs} documents left to other runs"
                   if self.left_to_other_runs else "")
         others += f", {self.tombstones} deleted from the source" if self.tombstones else ""
+        if self.skipped:
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+            others += f", skipped in the listing: {why}"
         return (f"{self.status}: {self.documents} documents, {self.pages} pages, "
                 f"{self.errors} errors in {self.batches} batches ({self.failed_batches} failed)"
                 f"{others}, {self.seconds:.1f} s, {self.pages_per_s:.2f} pages/s -> {self.lake}")
@@ -441,6 +447,7 @@ def _record_run(state: RunState) -> RunSummary:
         cer=cer,
         left_to_other_runs=sum(state.elsewhere.values()),
         tombstones=state.tombstones,
+        skipped=dict(state.skipped),
     )
     for owner, count in sorted(state.elsewhere.items()):
         log.info("%d documents are being processed by %s", count, owner)
