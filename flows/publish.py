@@ -32,21 +32,44 @@ def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = No
     chart_key = f"_reports/{summary.run_id}/cer_trend.png"
     lake.store.put(chart_key, png)
     root = lake.uri.rstrip("/")
-    paths = {"tables": root, "CER samples": f"{root}/cer_samples/",
-             "trend chart": lake.store.uri(chart_key),
-             "audit pages awaiting transcription": f"{root}/_audit/pending/"}
-    markdown = report.report_markdown(summary, history, alerts, threshold, report.data_uri(png), paths)
-    lake.store.put(f"_reports/{summary.run_id}/report.md",
-                   report.report_markdown(summary, history, alerts, threshold, "cer_trend.png",
-                                   paths).encode())
-    create_table_artifact(report.batch_table(state.results), key="ocr-batches",
-                          description=f"Batches of run {summary.run_id}")
-    create_markdown_artifact(markdown, key="ocr-quality-report",
-                             description=f"OCR quality of run {summary.run_id}")
-    create_image_artifact(report.data_uri(png), key="ocr-cer-trend",
-                          description=f"CER trend up to run {summary.run_id}")
-    related = ([{"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
-                 "prefect.resource.role": "flow-run"}] if flow_run.id else [])
+    paths = {
+        "tables": root,
+        "CER samples": f"{root}/cer_samples/",
+        "trend chart": lake.store.uri(chart_key),
+        "audit pages awaiting transcription": f"{root}/_audit/pending/",
+    }
+    markdown = report.report_markdown(
+        summary, history, alerts, threshold, report.data_uri(png), paths
+    )
+    lake.store.put(
+        f"_reports/{summary.run_id}/report.md",
+        report.report_markdown(
+            summary, history, alerts, threshold, "cer_trend.png", paths
+        ).encode(),
+    )
+    create_table_artifact(
+        report.batch_table(state.results),
+        key="ocr-batches",
+        description=f"Batches of run {summary.run_id}",
+    )
+    create_markdown_artifact(
+        markdown, key="ocr-quality-report", description=f"OCR quality of run {summary.run_id}"
+    )
+    create_image_artifact(
+        report.data_uri(png),
+        key="ocr-cer-trend",
+        description=f"CER trend up to run {summary.run_id}",
+    )
+    related = (
+        [
+            {
+                "prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                "prefect.resource.role": "flow-run",
+            }
+        ]
+        if flow_run.id
+        else []
+    )
     for alert in alerts:
         subject = f"ocr.batch.{alert.batch_id}" if alert.batch_id else f"ocr.run.{alert.run_id}"
         emit_event(report.DEGRADED_EVENT, resource={"prefect.resource.id": subject,

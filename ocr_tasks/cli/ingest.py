@@ -16,9 +16,15 @@ if TYPE_CHECKING:
 def _common(p: argparse.ArgumentParser) -> None:
     defaults = PipelineSettings()
     p.add_argument("source", help="folder or s3://bucket/prefix holding the documents")
-    p.add_argument("--lake", required=True, help="folder or s3://bucket/prefix for the Parquet tables")
-    p.add_argument("--batch-pages", type=int, default=defaults.batch_pages, help="pages per batch task")
-    p.add_argument("--workers", type=int, default=defaults.workers, help="local Dask worker processes")
+    p.add_argument(
+        "--lake", required=True, help="folder or s3://bucket/prefix for the Parquet tables"
+    )
+    p.add_argument(
+        "--batch-pages", type=int, default=defaults.batch_pages, help="pages per batch task"
+    )
+    p.add_argument(
+        "--workers", type=int, default=defaults.workers, help="local Dask worker processes"
+    )
     p.add_argument("--dask-address", default=defaults.dask_address, help="existing Dask scheduler")
     p.add_argument("--max-in-flight", type=int, default=defaults.max_batches_in_flight,
                    help="batches submitted at once (backpressure)")
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"run FAILED ({api_url}): {type(outcome).__name__}: {outcome}", file=sys.stderr)
         return ExitCode.FAILED
     print(cast("RunSummary", outcome).describe())
-    print(f"tables: {params['lake']}/{{documents,pages,lines,words,errors,cer_samples,runs,batches}}")
+    print(
+        f"tables: {params['lake']}/{{documents,pages,lines,words,errors,cer_samples,runs,batches}}"
+    )
     print(f"Prefect API: {api_url}")
     return ExitCode.OK

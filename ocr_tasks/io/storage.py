@@ -400,7 +400,9 @@ class S3Store(ObjectStore):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(check_key(key))}"
 
-    def _error(self, e: Exception, action: str, key: str = "", *, reading: bool = False) -> Exception:
+    def _error(
+        self, e: Exception, action: str, key: str = "", *, reading: bool = False
+    ) -> Exception:
         """Map a botocore exception to the pipeline's storage errors (one place)."""
         from botocore.exceptions import (
             ClientError,
@@ -568,7 +570,8 @@ class S3Store(ObjectStore):
 
 
 def open_store(uri: str, s3: S3Settings | None = None) -> ObjectStore:
-    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///x`` or a path -> :class:`LocalStore`."""
+    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///x`` or a path ->
+    :class:`LocalStore`."""
     if uri.startswith("s3://"):
         return S3Store(uri, s3)
     if uri.startswith("file://"):
