@@ -8,7 +8,8 @@ Error policy (what the batch runner records):
 
 * Document-level faults raise an :class:`~ocr_tasks.core.errors.InputError` subclass before
   the first page: empty file (``EmptyInput``; also a PDF with zero pages, since there is
-  nothing to OCR), unknown format, encryption without a working password, too many pages, unopenable file.
+  nothing to OCR), unknown format, encryption without a working password, too many pages,
+  unopenable file.
 * Page-level faults of multi-page documents are yielded as :class:`PageFailure` in page order,
   and the document goes on: a page over the pixel limit (``TooLarge``), a page no renderer can
   draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG is its
