@@ -85,7 +85,8 @@ class FingerprintSet:
         if d in self._added:
             return True
         i = int(np.searchsorted(self._sorted, d))
-        return i < len(self._sorted) and bytes(self._sorted[i]) == d
+        # tobytes: indexing an "S16" array strips trailing zero bytes from the digest
+        return i < len(self._sorted) and self._sorted[i:i + 1].tobytes() == d
 
     @property
     def nbytes(self) -> int:

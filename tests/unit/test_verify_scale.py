@@ -178,3 +178,14 @@ def test_columns_a_file_predates_read_as_nulls(lake: Lake) -> None:
     report = verify_lake(lake)  # without the flag the error is final: a whole-document error
     assert report.ok and (report.errored, report.pending_retry) == (1, 0)
     assert set(SCHEMAS["errors"].names) - set(old.column_names) == {"retryable"}
+
+
+def test_fingerprint_set_holds_digests_ending_in_zero_bytes() -> None:
+    from ocr_tasks.lake.manifest import FingerprintSet, digest
+
+    fps = [(f"/s/{n}.pdf", n, "") for n in range(3000)]
+    ending_in_zero = [fp for fp in fps if digest(fp).endswith(b"\0")]
+    assert ending_in_zero  # about 1 in 256
+    done = FingerprintSet(digest(fp) for fp in fps)
+    assert all(fp in done for fp in fps)
+    assert ("/s/other.pdf", 1, "") not in done
