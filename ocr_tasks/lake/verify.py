@@ -83,7 +83,7 @@ UNIQUE_KEYS: dict[str, list[str]] = {
 _ID_COLUMNS = ("doc_id", "batch_id")  # read as dictionaries: few distinct values per row group
 READ_THREADS = 4  # files read at once (each holds one row group of key columns)
 BATCH_ROWS = 131_072
-EXPAND_PAGES = 1 << 20  # pages expanded from documents segments per NumPy step
+EXPAND_PAGES = 1 << 18  # pages expanded from documents segments per NumPy step
 FAST_PATH = True  # False sends every document through _check_document (tests compare both)
 
 
@@ -158,12 +158,18 @@ def _combine(h: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _hash_plain(arr: pa.Array, seed: int) -> np.ndarray:
-    """64-bit hashes of a string or binary array, 8 bytes per vectorized step."""
+    """64-bit hashes of a string or binary array."""
+    return _hash_lanes(arr, (seed,))[0]
+
+
+def _hash_lanes(arr: pa.Array, seeds: tuple[int, ...]) -> list[np.ndarray]:
+    """One 64-bit hash per seed of each value of a string or binary array, 8 bytes per
+    vectorized step (each step reads one unaligned 8-byte word per value)."""
     n = len(arr)
     if n == 0:
-        return np.empty(0, np.uint64)
+        return [np.empty(0, np.uint64) for _ in seeds]
     if pa.types.is_null(arr.type):
-        return np.full(n, _NULL, np.uint64)
+        return [np.full(n, _NULL, np.uint64) for _ in seeds]
     if not (pa.types.is_string(arr.type) or pa.types.is_binary(arr.type)
             or pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)):
         arr = arr.cast(pa.string())
@@ -175,26 +181,30 @@ def _hash_plain(arr: pa.Array, seed: int) -> np.ndarray:
     padded = np.zeros(last - first + 8, np.uint8)
     if last > first:
         padded[: last - first] = np.frombuffer(data_buf, np.uint8, count=last)[first:]
+    # the 8 bytes starting at every byte offset, as one uint64 each (a strided view)
+    words_at = np.ndarray((last - first + 1,), "<u8", padded.data, 0, (1,))
     starts = offsets[:-1] - first
     lens = offsets[1:] - offsets[:-1]
-    h = _mix(lens.astype(np.uint64) ^ _U64(seed * 0x100000001B3))
-    step = np.arange(8, dtype=np.int64)
+    hashes = [_mix(lens.astype(np.uint64) ^ _U64(seed * 0x100000001B3)) for seed in seeds]
     for k in range(0, int(lens.max()), 8):
         live = lens > k
         sel = None if live.all() else np.flatnonzero(live)
         s, r = (starts, lens) if sel is None else (starts[sel], lens[sel])
-        words = padded[(s + k)[:, None] + step].view("<u8").reshape(-1)
+        words = words_at[s + k]
         rest = r - k
         short = rest < 8
         if short.any():
             words[short] &= _BYTES[rest[short]]
-        if sel is None:
-            h = _mix(h ^ words)
-        else:
-            h[sel] = _mix(h[sel] ^ words)
+        for h in hashes:
+            if sel is None:
+                h[:] = _mix(h ^ words)
+            else:
+                h[sel] = _mix(h[sel] ^ words)
     if arr.null_count:
-        h[~arr.is_valid().to_numpy(zero_copy_only=False)] = _NULL
-    return h
+        invalid = ~arr.is_valid().to_numpy(zero_copy_only=False)
+        for h in hashes:
+            h[invalid] = _NULL
+    return hashes
 
 
 def _hash_strings(col: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
@@ -234,10 +244,32 @@ def _key16(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
 
 def _isin_sorted(sorted_values: np.ndarray, query: np.ndarray) -> np.ndarray:
     """``query`` values present in ``sorted_values`` (sorted ascending)."""
+    return _positions(sorted_values, query)[1]
+
+
+def _positions(sorted_values: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each query value is in ``sorted_values``, and whether it is there. Large queries
+    are looked up in sorted order (a walk through ``sorted_values`` instead of a random
+    binary search per value: several times faster once it outgrows the CPU caches)."""
     if not len(sorted_values) or not len(query):
-        return np.zeros(len(query), bool)
-    pos = np.minimum(np.searchsorted(sorted_values, query), len(sorted_values) - 1)
-    return np.asarray(sorted_values[pos] == query)
+        return np.zeros(len(query), np.int64), np.zeros(len(query), bool)
+    if len(query) > 4096 and len(sorted_values) > 65536:
+        order = np.argsort(query)
+        pos = np.empty(len(query), np.int64)
+        pos[order] = np.searchsorted(sorted_values, query[order])
+    else:
+        pos = np.searchsorted(sorted_values, query)
+    np.minimum(pos, len(sorted_values) - 1, out=pos)
+    return pos, np.asarray(sorted_values[pos] == query)
+
+
+def _isin_sorted_runs(sorted_values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """:func:`_isin_sorted` for a query of runs of equal values (the lines of a page, page
+    after page): one lookup per run."""
+    if not len(query):
+        return np.zeros(0, bool)
+    heads = np.flatnonzero(np.r_[True, query[1:] != query[:-1]])
+    return np.repeat(_isin_sorted(sorted_values, query[heads]), np.diff(np.r_[heads, len(query)]))
 
 
 def _isoformat(mtime: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -264,13 +296,13 @@ def _fingerprint_keys(uri: Any, size: Any, etag: Any, mtime: Any) -> np.ndarray:
     joined = pc.binary_join_element_wise(_strings(uri), size_text, version, "\x00")
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    return _key16(_hash_plain(joined, _SEED_FP_HI), _hash_plain(joined, _SEED_FP_LO))
+    return _key16(*_hash_lanes(joined, (_SEED_FP_HI, _SEED_FP_LO)))
 
 
 def _listed_keys(fps: list[Fingerprint]) -> np.ndarray:
     joined = pa.array([f"{u}\0{s}\0{v}".encode("utf-8", "surrogateescape") for u, s, v in fps],
                       pa.binary())
-    return _key16(_hash_plain(joined, _SEED_FP_HI), _hash_plain(joined, _SEED_FP_LO))
+    return _key16(*_hash_lanes(joined, (_SEED_FP_HI, _SEED_FP_LO)))
 
 
 def _status_codes(status: Any) -> np.ndarray:
@@ -325,7 +357,8 @@ def _plan(snapshot: Snapshot, report: VerifyReport) -> list[_File]:
 def _batches(parquet: pq.ParquetFile, table: str, columns: list[str]
              ) -> Iterator[pa.RecordBatch]:
     """Row batches of ``columns`` (columns the file predates are all null)."""
-    present = [c for c in columns if c in parquet.schema_arrow.names]
+    names = set(parquet.schema_arrow.names)
+    present = [c for c in columns if c in names]
     batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=present)
     while True:
         try:
@@ -359,10 +392,10 @@ def _read_file(lake: Lake, file: _File, work: Callable[[Iterator[pa.RecordBatch]
         with lake.store.local_path(file.key) as path:
             try:
                 try:
-                    parquet = pq.ParquetFile(path)
-                    dictionary = [c for c in _ID_COLUMNS if c in parquet.schema_arrow.names]
-                    if dictionary and work is not None:
-                        parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+                    try:  # ids as dictionaries: one hash per distinct value
+                        parquet = pq.ParquetFile(path, read_dictionary=list(_ID_COLUMNS))
+                    except KeyError:  # a file without them (or a table that has none)
+                        parquet = pq.ParquetFile(path)
                     found = parquet.metadata.num_rows
                 except Exception as e:  # noqa: BLE001 - any parser failure: a damaged file
                     raise _Corrupt(str(e)) from e
@@ -382,8 +415,9 @@ def _read_file(lake: Lake, file: _File, work: Callable[[Iterator[pa.RecordBatch]
 
 
 def _in_order(fn: Callable[[_File], T], files: Iterable[_File],
-              threads: int = READ_THREADS) -> Iterator[T]:
+              threads: int | None = None) -> Iterator[T]:
     """``map(fn, files)`` over a few threads, in order, at most ``2 * threads`` ahead."""
+    threads = threads or READ_THREADS
     with ThreadPoolExecutor(max_workers=threads) as pool:
         pending: deque[Future[T]] = deque()
         for file in files:
@@ -419,18 +453,42 @@ def _gather(lake: Lake, files: Iterable[_File], table: str,
 # ------------------------------------------------------------------------- per-table state
 
 
-@dataclass
-class _Documents:
-    """Per ``documents`` row: fingerprint key, id hashes, segment, status."""
+class _Buffer:
+    """A column filled file by file, allocated once for the rows the commits state (so
+    memory holds the column once, not its parts and their concatenation)."""
 
-    fp: list[np.ndarray] = field(default_factory=list)
-    doc: list[np.ndarray] = field(default_factory=list)
-    batch: list[np.ndarray] = field(default_factory=list)
-    uri: list[np.ndarray] = field(default_factory=list)
-    start: list[np.ndarray] = field(default_factory=list)
-    end: list[np.ndarray] = field(default_factory=list)
-    pages: list[np.ndarray] = field(default_factory=list)
-    status: list[np.ndarray] = field(default_factory=list)
+    def __init__(self, capacity: int, dtype: Any) -> None:
+        self.data = np.empty(capacity, dtype)
+        self.size = 0
+
+    def extend(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):  # more rows than the commits say (reported as row_count)
+            grown = np.empty(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size:end] = values
+        self.size = end
+
+    def array(self) -> np.ndarray:
+        out = self.data[: self.size]
+        self.data = self.data[:0]
+        return out
+
+
+DOCUMENT_STATE: dict[str, Any] = {
+    "fp": "S16", "doc": np.uint64, "batch": np.uint64, "uri": np.uint64,
+    "start": np.int32, "end": np.int32, "pages": np.int32, "status": np.int8}
+
+
+class _Documents:
+    """Per ``documents`` row: fingerprint key, id hashes, segment, status (``DOCUMENT_STATE``:
+    45 bytes, 53 with the uri's hash, which only a check against a source needs)."""
+
+    def __init__(self, rows: int, uris: bool) -> None:
+        self.uris = uris
+        self.columns = {name: _Buffer(rows if uris or name != "uri" else 0, dtype)
+                        for name, dtype in DOCUMENT_STATE.items()}
 
     def read(self, batches: Iterator[pa.RecordBatch]) -> dict[str, np.ndarray]:
         cols: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -439,7 +497,8 @@ class _Documents:
                                                 b["source_mtime"]))
             cols["doc"].append(_hash_strings(b["doc_id"], _SEED_DOC))
             cols["batch"].append(_hash_strings(b["batch_id"], _SEED_BATCH))
-            cols["uri"].append(_hash_strings(b["source_uri"], _SEED_URI))
+            if self.uris:
+                cols["uri"].append(_hash_strings(b["source_uri"], _SEED_URI))
             cols["start"].append(_ints(b["page_start"]).astype(np.int32))
             cols["end"].append(_ints(b["page_end"]).astype(np.int32))
             cols["pages"].append(_ints(b["pages"]).astype(np.int32))
@@ -448,18 +507,10 @@ class _Documents:
 
     def add(self, part: dict[str, np.ndarray]) -> None:
         for name, values in part.items():
-            getattr(self, name).append(values)
+            self.columns[name].extend(values)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        empty: dict[str, Any] = {
-            "fp": "S16", "doc": np.uint64, "batch": np.uint64, "uri": np.uint64,
-            "start": np.int32, "end": np.int32, "pages": np.int32, "status": np.int8}
-        out = {}
-        for name, dtype in empty.items():
-            parts = getattr(self, name)
-            out[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
-            parts.clear()
-        return out
+        return {name: column.array() for name, column in self.columns.items()}
 
 
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
@@ -508,6 +559,15 @@ def _row_keys(table: str, b: pa.RecordBatch | pa.Table
 def _sorted_unique(parts: Iterable[np.ndarray], dtype: Any = np.uint64) -> np.ndarray:
     parts = list(parts)
     return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype)
+
+
+def _dedupe_sorted(values: np.ndarray) -> np.ndarray:
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values if keep.all() else values[keep]
 
 
 def _repeated(sorted_values: np.ndarray) -> np.ndarray:
@@ -649,31 +709,46 @@ def _expand(docs: dict[str, np.ndarray], rows: np.ndarray) -> Iterator[tuple[np.
         first = last
 
 
-@dataclass
-class _Classified:
-    """What the vectorized pass decided."""
-
-    keys: np.ndarray  # fingerprint key of each group, sorted
-    slow: np.ndarray  # groups that go through _check_document
-    counts: dict[str, np.ndarray]  # outcome -> groups counted that way (fast path)
+# a fingerprint's outcome as the vectorized pass settles it (SLOW: _check_document decides)
+OUTCOMES = ("pending_retry", "duplicates", "errored", "processed")
+_PENDING, _DUPLICATES, _ERRORED, _PROCESSED, _SLOW = range(5)
+CLASSIFY_ROWS = 1 << 18  # documents rows per NumPy step (whole fingerprints)
 
 
 def _classify(docs: dict[str, np.ndarray], history: np.ndarray, flagged: np.ndarray
-              ) -> _Classified:
-    """Group documents rows by fingerprint and settle, with NumPy, every document whose rows
-    are unremarkable: all history (pending retry), one whole-document outcome, or segments
-    covering its pages once with every page accounted for. The rest are ``slow``."""
-    order = np.lexsort((docs["end"], docs["start"], docs["fp"]))
-    fp = docs["fp"][order]
-    n = len(fp)
-    new = np.ones(n, bool)
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Group documents rows by fingerprint (the rows come sorted by fingerprint, start, end)
+    and settle, with NumPy, every document whose rows are unremarkable: all history (pending
+    retry), one whole-document outcome, or segments covering its pages once with every page
+    accounted for. Returns each fingerprint's key and outcome (``_SLOW`` for the rest), a few
+    hundred thousand rows at a time."""
+    fp = docs["fp"]
+    keys, outcomes = [], []
+    first = 0
+    while first < len(fp):
+        last = min(len(fp), first + CLASSIFY_ROWS)
+        if last < len(fp):  # end on a fingerprint's last row
+            last += int(np.searchsorted(fp[last:], fp[last - 1], side="right"))
+        part = {name: values[first:last] for name, values in docs.items()}
+        got = _classify_rows(part, history[first:last], flagged[first:last])
+        keys.append(got[0])
+        outcomes.append(got[1])
+        first = last
+    if not keys:
+        return np.empty(0, "S16"), np.empty(0, np.int8)
+    return np.concatenate(keys), np.concatenate(outcomes)
+
+
+def _classify_rows(docs: dict[str, np.ndarray], history: np.ndarray, flagged: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    fp = docs["fp"]
+    new = np.ones(len(fp), bool)
     new[1:] = fp[1:] != fp[:-1]
     gid = np.cumsum(new) - 1
-    groups = int(gid[-1]) + 1 if n else 0
-    keys = fp[new]
-    start, end = docs["start"][order].astype(np.int64), docs["end"][order].astype(np.int64)
-    status = docs["status"][order]
-    final = ~history[order]
+    groups = int(gid[-1]) + 1
+    start, end = docs["start"].astype(np.int64), docs["end"].astype(np.int64)
+    status = docs["status"]
+    final = ~history
     whole = final & (end <= start)
     seg = final & (end > start)
 
@@ -686,17 +761,17 @@ def _classify(docs: dict[str, np.ndarray], history: np.ndarray, flagged: np.ndar
     whole_dup = per_group(whole & (status == _DUPLICATE)) > 0
     two_outcomes = (n_whole > 1) | ((n_whole > 0) & (n_seg > 0))
     segmented = (n_whole == 0) & (n_seg > 0)
+    all_error = per_group(seg & (status == _ERROR)) == n_seg
 
     # segments of segmented groups, in (group, start, end) order: overlaps and gaps
     sel = np.flatnonzero(seg & segmented[gid])
-    g, s, e = gid[sel], start[sel], end[sel]
-    pages = docs["pages"][order][sel].astype(np.int64)
     bad = np.zeros(groups, bool)
     if len(sel):
+        g, s, e = gid[sel], start[sel], end[sel]
         firsts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        gpages = np.maximum.reduceat(pages, firsts)
-        gpages_row = gpages[np.cumsum(np.r_[True, g[1:] != g[:-1]]) - 1]
-        base = g.astype(np.int64) << 33
+        gpages = np.maximum.reduceat(docs["pages"][sel].astype(np.int64), firsts)
+        gpages_row = np.repeat(gpages, np.diff(np.r_[firsts, len(sel)]))
+        base = g.astype(np.int64) << 33  # running max of the end within each group
         high = np.maximum.accumulate(base + (e + (1 << 31)))
         cursor = np.maximum(np.r_[np.int64(-1), high[:-1]], base + (1 << 31)) - base - (1 << 31)
         overlap = s < cursor
@@ -705,21 +780,16 @@ def _classify(docs: dict[str, np.ndarray], history: np.ndarray, flagged: np.ndar
         tail_gap = (high[lasts] - base[lasts] - (1 << 31)) < gpages
         bad[g[overlap | gap]] = True
         bad[g[firsts][tail_gap]] = True
-        bad[g[flagged[order][sel]]] = True
-        all_error = per_group(seg & (status == _ERROR)) == n_seg
-    else:
-        all_error = np.zeros(groups, bool)
-    slow = two_outcomes | (segmented & bad)
-    if not FAST_PATH:
-        slow = np.ones(groups, bool)
-    fast = ~slow
-    settled = segmented & fast
-    return _Classified(keys, slow, {
-        "pending_retry": fast & pending,
-        "duplicates": fast & one_whole & whole_dup,
-        "errored": fast & ((one_whole & ~whole_dup) | (settled & all_error)),
-        "processed": settled & ~all_error,
-    })
+        bad[g[flagged[sel]]] = True
+    outcome = np.full(groups, _SLOW, np.int8)
+    if FAST_PATH:
+        fast = ~(two_outcomes | (segmented & bad))
+        settled = segmented & fast
+        outcome[fast & pending] = _PENDING
+        outcome[fast & one_whole & whole_dup] = _DUPLICATES
+        outcome[fast & ((one_whole & ~whole_dup) | (settled & all_error))] = _ERRORED
+        outcome[settled & ~all_error] = _PROCESSED
+    return fp[new], outcome
 
 
 def _uncommitted(lake: Lake, files: list[_File], report: VerifyReport) -> None:
@@ -787,14 +857,16 @@ class _Keys:
     excused: np.ndarray  # batches whose pages file is lost: their lines cannot belong
 
 
-def _read_keys(lake: Lake, snapshot: Snapshot, files: list[_File],
-               report: VerifyReport) -> _Keys:
+def _read_keys(lake: Lake, snapshot: Snapshot, files: list[_File], report: VerifyReport,
+               uris: bool) -> _Keys:
     """Pass 1 over ``documents``, ``errors`` and ``pages`` (and the footers of every table
     but ``lines`` and ``words``)."""
-    documents = _Documents()
+    stated: dict[str, int] = defaultdict(int)
+    for f in files:
+        stated[f.table] += f.rows
+    documents = _Documents(stated["documents"], uris)
     errors: dict[str, list[np.ndarray]] = defaultdict(list)
-    pk2_parts: list[np.ndarray] = []
-    pk3_parts: list[np.ndarray] = []
+    pk2_all, pk3_all = _Buffer(stated["pages"], np.uint64), _Buffer(stated["pages"], np.uint64)
     failed_pages: set[str] = set()
     work: dict[str, Callable[[Iterator[pa.RecordBatch]], Any]] = {
         "documents": documents.read, "errors": _errors_part, "pages": _pages_part}
@@ -812,15 +884,15 @@ def _read_keys(lake: Lake, snapshot: Snapshot, files: list[_File],
                 errors[name].append(values)
         elif table == "pages":
             report.pages += got.rows
-            pk2_parts.append(got.part[0])
-            pk3_parts.append(got.part[1])
-    pk2 = _cat(pk2_parts)
-    pk2_parts.clear()
+            pk2_all.extend(got.part[0])
+            pk3_all.extend(got.part[1])
+    pk2 = pk2_all.array()
     pk2.sort()
     repeated_pages = _repeated(pk2)
     del pk2
-    pages = _sorted_unique(pk3_parts)
-    pk3_parts.clear()
+    pages = pk3_all.array()
+    pages.sort()
+    pages = _dedupe_sorted(pages)
     idx = _Index(pages, _sorted_unique(errors["paged"]), _sorted_unique(errors["whole"]),
                  _sorted_unique(errors["retry"]))
     excused = (_batches_of(snapshot, failed_pages, "pages") if failed_pages
@@ -838,7 +910,7 @@ def _scan_rows(lake: Lake, files: list[_File], keys: _Keys, report: VerifyReport
             for b in batches:
                 key, pk2, pk3 = _row_keys(table, b)
                 row_keys.append(key)
-                strays.append(np.unique(pk2[~_isin_sorted(keys.idx.pages, pk3)]))
+                strays.append(np.unique(pk2[~_isin_sorted_runs(keys.idx.pages, pk3)]))
             in_file = _cat(row_keys)
             in_file.sort()
             return _repeated(in_file), _sorted_unique(strays)
@@ -899,8 +971,7 @@ def _check_pages(lake: Lake, files: list[_File], keys: _Keys, history: np.ndarra
     flagged = np.zeros(len(pair), bool)
     covered = np.zeros(len(idx.pages), bool)
     for rep, _page, pk3 in _expand(docs, np.arange(len(pair))):
-        pos = np.minimum(np.searchsorted(idx.pages, pk3), max(len(idx.pages) - 1, 0))
-        hit = idx.pages[pos] == pk3 if len(idx.pages) else np.zeros(len(pk3), bool)
+        pos, hit = _positions(idx.pages, pk3)
         covered[pos[hit]] = True
         present = hit | (not_ok[rep] & _isin_sorted(idx.errored, pk3))
         flagged[rep[need[rep] & ~present]] = True
@@ -912,18 +983,16 @@ def _check_pages(lake: Lake, files: list[_File], keys: _Keys, history: np.ndarra
     return flagged
 
 
-def _wanted(source: ObjectStore, classified: _Classified, known_uris: np.ndarray,
+def _wanted(source: ObjectStore, groups: np.ndarray, known_uris: np.ndarray,
             report: VerifyReport, problems: list[Problem]) -> np.ndarray:
     """The fingerprint groups the source lists (a streamed listing, in chunks); listed
     documents the lake lacks are ``missing``."""
-    wanted = np.zeros(len(classified.keys), bool)
-    groups = classified.keys
+    wanted = np.zeros(len(groups), bool)
     listed = (source_ref(source, i).fingerprint for i in source.list() if is_document_key(i.key))
     while chunk := list(itertools.islice(listed, 50_000)):
         report.documents += len(chunk)
         keys = _listed_keys(chunk)
-        pos = np.minimum(np.searchsorted(groups, keys), max(len(groups) - 1, 0))
-        found = groups[pos] == keys if len(groups) else np.zeros(len(keys), bool)
+        pos, found = _positions(groups, keys)
         wanted[pos[found]] = True
         uris = pa.array([fp[0].encode("utf-8", "surrogateescape") for fp in chunk], pa.binary())
         changed = _isin_sorted(known_uris, _hash_plain(uris, _SEED_URI))
@@ -939,27 +1008,33 @@ def _check_documents(lake: Lake, files: list[_File], keys: _Keys,
     """Each wanted fingerprint's outcome: settled in NumPy where unremarkable, otherwise by
     :func:`_check_document` on its rows, read again; and duplicates of nothing."""
     docs, idx = keys.docs, keys.idx
+    order = np.lexsort((docs["end"], docs["start"], docs["fp"]))
+    for name in list(docs):  # one column at a time: one extra column in memory at most
+        if len(docs[name]) == len(order):  # (no uri hashes without a source)
+            docs[name] = docs[name][order]
+    del order
     history = (docs["status"] == _ERROR) & _isin_sorted(
         idx.retryable, _combine(docs["doc"], docs["batch"]))
     flagged = _check_pages(lake, files, keys, history, report)
     originals = np.unique(docs["doc"][docs["status"] != _DUPLICATE])
     of_nothing = (docs["status"] == _DUPLICATE) & ~_isin_sorted(originals, docs["doc"])
     dup_fps = np.unique(docs["fp"][of_nothing])
-    classified = _classify(docs, history, flagged)
-    known_uris = np.unique(docs["uri"])
+    groups, outcome = _classify(docs, history, flagged)
+    known_uris = np.unique(docs["uri"]) if source is not None else docs["uri"][:0]
     keys.docs = {}  # the rest needs only the groups
     del docs, history, flagged, of_nothing
 
     problems: list[Problem] = []
     if source is None:
-        wanted = np.ones(len(classified.keys), bool)
-        report.documents = len(classified.keys)
+        wanted = np.ones(len(groups), bool)
+        report.documents = len(groups)
     else:
-        wanted = _wanted(source, classified, known_uris, report, problems)
-    for name, groups in classified.counts.items():
-        setattr(report, name, getattr(report, name) + int(np.count_nonzero(groups & wanted)))
+        wanted = _wanted(source, groups, known_uris, report, problems)
+    counts = np.bincount(outcome[wanted], minlength=len(OUTCOMES) + 1)
+    for code, name in enumerate(OUTCOMES):
+        setattr(report, name, getattr(report, name) + int(counts[code]))
 
-    slow_fps = classified.keys[classified.slow & wanted]
+    slow_fps = groups[(outcome == _SLOW) & wanted]
     if len(slow_fps) or len(dup_fps):
         def pick(b: pa.RecordBatch) -> np.ndarray:
             fp = _fingerprint_keys(b["source_uri"], b["bytes"], b["source_etag"],
@@ -998,7 +1073,7 @@ def verify_lake(lake: Lake, source: ObjectStore | None = None) -> VerifyReport:
     report = VerifyReport(lake.uri, source.root_uri if source is not None else None)
     snapshot = lake.snapshot()
     files = _plan(snapshot, report)
-    keys = _read_keys(lake, snapshot, files, report)
+    keys = _read_keys(lake, snapshot, files, report, uris=source is not None)
     nominated = _scan_rows(lake, files, keys, report)
     _uncommitted(lake, files, report)
     _confirm_rows(lake, files, keys, nominated, report)

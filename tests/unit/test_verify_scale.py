@@ -163,6 +163,9 @@ def test_fast_path_agrees_with_the_per_document_rules(
                 sorted((p.kind, p.subject, p.detail) for p in r.problems))
 
     fast = summary()
+    for name in ("CLASSIFY_ROWS", "EXPAND_PAGES", "BATCH_ROWS"):  # many small steps
+        monkeypatch.setattr(verify, name, 2)
+    assert summary() == fast
     monkeypatch.setattr(verify, "FAST_PATH", False)
     assert summary() == fast
 
