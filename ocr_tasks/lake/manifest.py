@@ -16,9 +16,8 @@ fingerprint is a 16-byte digest in a sorted NumPy array (~16 bytes per document:
 from __future__ import annotations
 
 import hashlib
-import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 from ocr_tasks.lake.log import Snapshot
 from ocr_tasks.lake.sources import Fingerprint, fingerprint
@@ -69,8 +68,11 @@ def missing_ranges(covered: list[tuple[int, int]], pages: int) -> list[tuple[int
 class FingerprintSet:
     """Done fingerprints: a sorted array of digests plus what this run added."""
 
-    def __init__(self, digests: Iterable[bytes] = ()) -> None:
-        arr = np.array(sorted(set(digests)), dtype="S16")
+    def __init__(self, digests: Iterable[bytes] = (), arrays: Iterable[np.ndarray] = ()) -> None:
+        arr = np.concatenate([np.array(list(set(digests)), dtype="S16"), *arrays])
+        arr.sort()
+        if len(arr) > 1:
+            arr = arr[np.r_[True, arr[1:] != arr[:-1]]]
         self._sorted = arr
         self._added: set[bytes] = set()
 
@@ -156,19 +158,38 @@ def _prefix_filter(prefix: str | None) -> Any:
     return (pc.field("source_uri") >= prefix) & (pc.field("source_uri") < prefix + "\U0010ffff")
 
 
+def checkpoint_batches(lake: Lake, snapshot: Snapshot, expr: Any = None,
+                       columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The checkpoint's reduced manifest, streamed batch by batch: only rows matching
+    ``expr`` (row groups outside a uri prefix are skipped by their statistics), only
+    ``columns``. An S3 object is spooled to a temp file, never held in memory."""
+    cp = snapshot.checkpoint
+    if cp is None or cp.manifest is None:
+        return
+    one_at_a_time = ds.ParquetFileFormat(  # a row group at a time, nothing read ahead
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+    with lake.store.local_path(cp.manifest) as path:
+        dataset = ds.dataset(str(path), format=one_at_a_time, schema=MANIFEST_SCHEMA)
+        yield from dataset.to_batches(columns=columns, filter=expr, batch_size=65_536,
+                                      batch_readahead=0, fragment_readahead=0)
+
+
 def read_checkpoint_manifest(lake: Lake, snapshot: Snapshot, prefix: str | None = None,
                              doc_ids: Iterable[str] | None = None) -> pa.Table:
     """Rows of the checkpoint's reduced manifest, only under ``prefix`` (row groups outside
     it are skipped by their statistics) or only of ``doc_ids``."""
-    cp = snapshot.checkpoint
-    if cp is None or cp.manifest is None:
-        return MANIFEST_SCHEMA.empty_table()
     expr = _prefix_filter(prefix)
     if doc_ids is not None:
         ids = pc.field("doc_id").isin(sorted(set(doc_ids)))
         expr = ids if expr is None else expr & ids
-    return pq.read_table(io.BytesIO(lake.store.get(cp.manifest)), filters=expr,
-                         schema=MANIFEST_SCHEMA)
+    return pa.Table.from_batches(list(checkpoint_batches(lake, snapshot, expr)), MANIFEST_SCHEMA)
+
+
+def _digests(fps: pa.Array) -> np.ndarray:
+    """A ``binary(16)`` column as an "S16" array, without a Python object per value."""
+    if not len(fps):
+        return np.empty(0, "S16")
+    return np.frombuffer(fps.buffers()[1], "S16", count=len(fps), offset=fps.offset * 16).copy()
 
 
 def tail_states(lake: Lake, snapshot: Snapshot) -> dict[bytes, _State]:
@@ -183,11 +204,15 @@ def load_manifest(lake: Lake, prefix: str | None = None,
                   snapshot: Snapshot | None = None) -> Manifest:
     """The manifest for a run over source objects whose uris start with ``prefix``."""
     snapshot = snapshot or lake.snapshot()
-    table = read_checkpoint_manifest(lake, snapshot, prefix)
     tail = tail_states(lake, snapshot)
-    done = table.filter(table["done"])
-    digests: list[bytes] = done["fp"].to_pylist()
-    open_rows = table.filter(pc.invert(table["done"])).to_pylist()
+    done_parts: list[np.ndarray] = []  # the checkpoint's done fingerprints, 16 bytes each
+    open_rows: list[dict[str, Any]] = []
+    for batch in checkpoint_batches(lake, snapshot, _prefix_filter(prefix),
+                                    ["fp", "doc_id", "pages", "done", "covered"]):
+        done = pc.fill_null(batch["done"], False)
+        done_parts.append(_digests(batch["fp"].filter(done)))
+        open_rows.extend(batch.filter(pc.invert(done)).to_pylist())
+    digests: list[bytes] = []
     covered: dict[str, list[tuple[int, int]]] = defaultdict(list)
     pages: dict[str, int] = {}
     for row in open_rows:
@@ -207,7 +232,7 @@ def load_manifest(lake: Lake, prefix: str | None = None,
         if pages[row["doc_id"]] and not missing_ranges(covered[row["doc_id"]],
                                                        pages[row["doc_id"]]):
             digests.append(row["fp"])
-    manifest.done_fingerprints = FingerprintSet(digests)
+    manifest.done_fingerprints = FingerprintSet(digests, done_parts)
     manifest.covered = {k: v for k, v in covered.items() if v}
     return manifest
 
