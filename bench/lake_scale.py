@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/lake_scale.py [--documents 100000 1000000] [--quick] [--json OUT]
                                          [--keep DIR] [--old-verify REV]
+                                         [--no-checkpoint-upto N] [--docs-per-day N]
+                                         [--lines-per-page N] [--words-per-line N]
 
 Generates, in a temp folder, a lake as a long-lived one looks after nightly runs and
 ``ocr-pipeline compact``, with the real schemas and layout:
@@ -25,17 +27,18 @@ Generates, in a temp folder, a lake as a long-lived one looks after nightly runs
 * a dead run: an expired lease and two data files it never committed (the sweep's work).
 * the nightly drop: 1,000 new source objects. The history documents' uris lie under the same
   source prefix (so the manifest holds all of them) but their files are not created: listing
-  a million local files would measure the file system, not the lake.
+  a million local files would measure the file system, not the lake. Not generated: the
+  claim objects (``_claims/``, one per document), which neither run start nor verify reads.
 
-Then, each in a fresh subprocess (peak RSS = that process's ``ru_maxrss``; RSS after imports
-given too), it measures (a) run start: ``pipeline.job.start_run`` (lease, dead-run sweep,
+Then, each in a fresh subprocess (peak RSS: the process's VmHWM; RSS after imports given
+too), it measures (a) run start: ``pipeline.job.start_run`` (lease, dead-run sweep,
 ``load_manifest`` for the source prefix) and filtering the source listing against the
-manifest (the drop's 1,000 objects must come out, last night's not); (c) ``verify_lake``; at
-the smallest size (b) run start again with the checkpoint moved aside, so every log entry and
-every documents row of the history is read; last, (d) the checkpoint a run's end makes once
-the previous night's entries are past the margin (``maintenance.checkpoint`` folding the
-tail). ``--old-verify REV`` also runs ``verify`` as of that git revision (``b9e53ae``: before
-it streamed) on sizes up to 100k.
+manifest (the drop's 1,000 objects must come out, last night's not); (b) on lakes up to
+``--no-checkpoint-upto`` documents (default 100k), the same with the checkpoint moved aside,
+so every log entry and every documents row of the history is read; (c) ``verify_lake``;
+last, (d) the checkpoint a run's end makes once the previous night's entries are past the
+margin (``maintenance.checkpoint`` folding the tail). ``--old-verify REV`` also runs
+``verify`` as of that git revision (``b9e53ae``: before it streamed) on sizes up to 100k.
 """
 
 from __future__ import annotations
@@ -533,7 +536,7 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.old_verify and n <= 100_000:
         result["old_verify"] = child("verify", lake_dir, source_dir, args.old_verify)
         print(f"  old verify: {result['old_verify']}", file=sys.stderr, flush=True)
-    if n == min(args.documents):
+    if n <= args.no_checkpoint_upto:
         checkpoints = lake_dir / "_checkpoints"
         aside = lake_dir.parent / f"checkpoints-aside-{n}"
         checkpoints.rename(aside)
@@ -646,6 +649,8 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="write every figure here")
     p.add_argument("--keep", type=Path, help="generate here and keep the lakes")
     p.add_argument("--old-verify", metavar="REV", help="also time verify as of this revision")
+    p.add_argument("--no-checkpoint-upto", type=int, default=100_000, metavar="N",
+                   help="measure run start without the checkpoint on lakes up to N documents")
     p.add_argument("--measure", choices=["start", "verify", "checkpoint"],
                    help=argparse.SUPPRESS)
     p.add_argument("--lake", help=argparse.SUPPRESS)
