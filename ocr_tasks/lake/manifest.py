@@ -72,7 +72,11 @@ class FingerprintSet:
         arr = np.concatenate([np.array(list(set(digests)), dtype="S16"), *arrays])
         arr.sort()
         if len(arr) > 1:
-            arr = arr[np.r_[True, arr[1:] != arr[:-1]]]
+            unique = np.empty(len(arr), bool)
+            unique[0] = True
+            np.not_equal(arr[1:], arr[:-1], out=unique[1:])
+            if not unique.all():
+                arr = arr[unique]
         self._sorted = arr
         self._added: set[bytes] = set()
 
@@ -168,10 +172,13 @@ def checkpoint_batches(lake: Lake, snapshot: Snapshot, expr: Any = None,
         return
     one_at_a_time = ds.ParquetFileFormat(  # a row group at a time, nothing read ahead
         default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+    pool = pa.default_memory_pool()
     with lake.store.local_path(cp.manifest) as path:
         dataset = ds.dataset(str(path), format=one_at_a_time, schema=MANIFEST_SCHEMA)
-        yield from dataset.to_batches(columns=columns, filter=expr, batch_size=65_536,
-                                      batch_readahead=0, fragment_readahead=0)
+        for batch in dataset.to_batches(columns=columns, filter=expr, batch_size=65_536,
+                                        batch_readahead=0, fragment_readahead=0):
+            yield batch
+            pool.release_unused()  # else the allocator keeps what each row group needed
 
 
 def read_checkpoint_manifest(lake: Lake, snapshot: Snapshot, prefix: str | None = None,

@@ -407,6 +407,7 @@ def _read_file(lake: Lake, file: _File, work: Callable[[Iterator[pa.RecordBatch]
                                             f"{file.key}: {found} rows, commit says {file.rows}"))
                 columns = COLUMNS.get(file.table, [])
                 part = work(_batches(parquet, file.table, columns)) if work is not None else None
+                pa.default_memory_pool().release_unused()  # what the file's row groups needed
                 return _Read(file, problems, found, part)
             except _Corrupt as e:
                 return _Read(file, [Problem("corrupt_file", file.owner, f"{file.key}: {e}")])
