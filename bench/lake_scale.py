@@ -20,7 +20,7 @@ Generates, in a temp folder, a lake as a long-lived one looks after nightly runs
   passed; every batch has its original log entry, the compaction's rewrite entries and its
   pointer record (moved to the compacted files), and the checkpoint is made by
   ``maintenance.checkpoint`` itself (``CommitLog.write_checkpoint`` with the manifest that
-  ``manifest.build_manifest_table`` reduces).
+  ``manifest.write_manifest`` reduces).
 * the tail: last night's run (one day of documents) written batch by batch through
   ``Lake.write_batch`` (the real commit protocol), after the checkpoint; their source objects
   exist in the source folder.

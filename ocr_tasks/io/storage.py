@@ -109,6 +109,11 @@ class ObjectStore(ABC):
     def put(self, key: str, data: bytes) -> None:
         """Write atomically: readers see the old object or the new one, never a partial one."""
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Write a local file's bytes to ``key`` (atomically, like :meth:`put`); stores that
+        can stream override this so a large file is never held in memory."""
+        self.put(key, path.read_bytes())
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove an object; deleting a missing key is not an error (idempotent retries)."""
@@ -237,6 +242,19 @@ class LocalStore(ObjectStore):
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+
+    def put_file(self, key: str, path: Path) -> None:
+        import shutil
+
+        target = self._path(key)
+        tmp = target.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {target}: {e.strerror or e}") from e
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -460,6 +478,14 @@ class S3Store(ObjectStore):
         full = self._full(check_key(key))
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
+        except Exception as e:
+            raise self._error(e, "put", key) from e
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Streamed (multipart above 8 MB) by boto3's transfer manager."""
+        full = self._full(check_key(key))
+        try:
+            self.client.upload_file(str(path), self.bucket, full)
         except Exception as e:
             raise self._error(e, "put", key) from e
 

@@ -20,12 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from ocr_tasks.lake.log import Snapshot
 from ocr_tasks.lake.sources import Fingerprint, fingerprint
@@ -257,38 +259,60 @@ def doc_done_elsewhere(lake: Lake, snapshot: Snapshot, doc_ids: Iterable[str]) -
     return done
 
 
-def build_manifest_table(lake: Lake, snapshot: Snapshot, cutoff: str) -> pa.Table:
-    """The checkpoint's reduced manifest: the previous one folded with the batches committed
-    before ``cutoff``, sorted by source uri (so a run reads only its prefix's row groups)."""
-    previous = read_checkpoint_manifest(lake, snapshot)
-    records = [r for r in snapshot.tail_records() if r.log_key < cutoff]
-    docs = lake.read_records("documents", records, DOCUMENT_COLUMNS).to_pylist()
-    errors = lake.read_records("errors", records, ["doc_id", "batch_id", "retryable"]).to_pylist()
-    new = reduce_rows(docs, {(e["doc_id"], e["batch_id"]) for e in errors if e["retryable"]})
-    rows: dict[bytes, _State] = {}
-    for row in previous.to_pylist():
-        flat = row["covered"] or []
-        rows[row["fp"]] = _State(row["source_uri"], row["doc_id"], row["pages"] or 0,
-                                 bool(row["done"]), list(zip(flat[::2], flat[1::2], strict=True)),
-                                 row.get("last_at"), bool(row.get("tombstone")))
-    for d, st in new.items():
-        old = rows.get(d)
-        if old is None:
-            rows[d] = st
-        else:
-            old.whole_final |= st.whole_final
-            old.covered.extend(st.covered)
-            old.pages = max(old.pages, st.pages)
-            old.tombstone |= st.tombstone
-            if st.last_at is not None and (old.last_at is None or st.last_at > old.last_at):
-                old.last_at = st.last_at
-    ordered = sorted(rows.items(), key=lambda kv: kv[1].uri)
+def _fold(old: _State, new: _State) -> _State:
+    """One fingerprint's state with the rows committed since folded in."""
+    old.whole_final |= new.whole_final
+    old.covered.extend(new.covered)
+    old.pages = max(old.pages, new.pages)
+    old.tombstone |= new.tombstone
+    if new.last_at is not None and (old.last_at is None or new.last_at > old.last_at):
+        old.last_at = new.last_at
+    return old
+
+
+def _state_of(row: dict[str, Any]) -> _State:
+    flat = row["covered"] or []
+    return _State(row["source_uri"], row["doc_id"], row["pages"] or 0, bool(row["done"]),
+                  list(zip(flat[::2], flat[1::2], strict=True)), row.get("last_at"),
+                  bool(row.get("tombstone")))
+
+
+def _table_of(states: Iterable[tuple[bytes, _State]]) -> pa.Table:
     return pa.Table.from_pylist([
         {"fp": d, "source_uri": st.uri, "doc_id": st.doc_id, "pages": st.pages, "done": st.done,
          "covered": None if st.done else [v for r in sorted(st.covered) for v in r],
          "last_at": st.last_at, "tombstone": st.tombstone}
-        for d, st in ordered
+        for d, st in states
     ], MANIFEST_SCHEMA)
+
+
+def write_manifest(lake: Lake, snapshot: Snapshot, cutoff: str, path: Path) -> int:
+    """The next checkpoint's reduced manifest, written to ``path``: the previous one streamed
+    through a row group at a time (its rows stay in uri order; the few the new batches touch
+    are taken out), then the fingerprints of the batches committed before ``cutoff``, sorted
+    by uri, as row groups of their own. Memory: one row group plus the new night's states.
+    Returns the rows written."""
+    records = [r for r in snapshot.tail_records() if r.log_key < cutoff]
+    docs = lake.read_records("documents", records, DOCUMENT_COLUMNS).to_pylist()
+    errors = lake.read_records("errors", records, ["doc_id", "batch_id", "retryable"]).to_pylist()
+    new = reduce_rows(docs, {(e["doc_id"], e["batch_id"]) for e in errors if e["retryable"]})
+    touched = pa.array(list(new), pa.binary(16))
+    rows = 0
+    with pq.ParquetWriter(str(path), MANIFEST_SCHEMA, compression="zstd") as writer:
+        for batch in checkpoint_batches(lake, snapshot):
+            table = pa.Table.from_batches([batch], MANIFEST_SCHEMA)
+            hit = pc.is_in(table["fp"], touched)
+            kept = table.filter(pc.invert(hit))
+            if kept.num_rows:
+                writer.write_table(kept, row_group_size=100_000)
+                rows += kept.num_rows
+            for row in table.filter(hit).to_pylist():
+                new[row["fp"]] = _fold(_state_of(row), new[row["fp"]])
+        if new:
+            writer.write_table(_table_of(sorted(new.items(), key=lambda kv: kv[1].uri)),
+                               row_group_size=100_000)
+            rows += len(new)
+    return rows
 
 
 class UriSet:
@@ -326,8 +350,10 @@ def vanished(lake: Lake, prefix: str, listed: UriSet) -> list[tuple[str, str]]:
         if now is None or key >= (now[0] is not None, now[0]):
             latest[uri] = (at, tombstone, doc_id)
 
-    for row in read_checkpoint_manifest(lake, snapshot, prefix).to_pylist():
-        see(row["source_uri"], row["last_at"], bool(row["tombstone"]), row["doc_id"])
+    columns = ["source_uri", "last_at", "tombstone", "doc_id"]
+    for batch in checkpoint_batches(lake, snapshot, _prefix_filter(prefix), columns):
+        for row in batch.to_pylist():  # one row group at a time: memory holds the gone ones
+            see(row["source_uri"], row["last_at"], bool(row["tombstone"]), row["doc_id"])
     for st in tail_states(lake, snapshot).values():
         if st.uri.startswith(prefix):
             see(st.uri, st.last_at, st.tombstone, st.doc_id)
