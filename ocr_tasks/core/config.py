@@ -120,6 +120,9 @@ class PipelineSettings(BaseSettings):
         120.0, description="A run's lease on the lake lasts this long unless renewed; a run that "
         "dies blocks its documents at most this long.")
     lease_heartbeat_s: float = Field(20.0, description="Lease renewal interval (TTL >= 3x).")
+    max_attempts: int = Field(
+        3, description="Runs a document may fail in retryably (e.g. its batch crashed) before "
+        "it gets a final 'gave_up' error row instead of another try.")
     canary_severity: float = Field(1.0, description="Canary scan degradation: 1 typical, 3 bad.")
     canary_dpi: int = Field(150, description="Resolution canaries are rendered at.")
     canary_seed: int = Field(0, description="Non-zero draws another canary set.")

@@ -36,11 +36,13 @@ from ocr_tasks.lake.tables import Lake
 FINAL_STATUSES = ("ok", "partial", "duplicate")
 DELETED = "deleted"  # status of a tombstone: the source object is gone
 DOCUMENT_COLUMNS = ["doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-                    "page_start", "page_end", "pages", "status", "batch_id", "ingested_at"]
+                    "page_start", "page_end", "pages", "status", "batch_id", "ingested_at",
+                    "run_id"]
 MANIFEST_SCHEMA = pa.schema([
     ("fp", pa.binary(16)), ("source_uri", pa.string()), ("doc_id", pa.string()),
     ("pages", pa.int32()), ("done", pa.bool_()), ("covered", pa.list_(pa.int32())),
     ("last_at", pa.timestamp("us", tz="UTC")), ("tombstone", pa.bool_()),
+    ("retries", pa.int16()),
 ])  # fmt: skip
 
 
@@ -112,6 +114,8 @@ class _State:
     covered: list[tuple[int, int]] = field(default_factory=list)
     last_at: datetime | None = None  # when this version was last written to the lake
     tombstone: bool = False
+    retries: int = 0  # runs in which it failed in a way that said "try again"
+    failed_runs: set[str] = field(default_factory=set)
 
     @property
     def done(self) -> bool:
@@ -142,6 +146,9 @@ def reduce_rows(docs: Iterable[dict[str, Any]], retryable: set[tuple[str, str]],
             st.pages = max(st.pages, int(row["pages"] or 0))
         elif (row["doc_id"], row["batch_id"]) not in retryable:
             st.whole_final = True  # failed for good: do not retry
+        elif row.get("run_id") and row["run_id"] not in st.failed_runs:
+            st.failed_runs.add(row["run_id"])
+            st.retries += 1
     return states
 
 
@@ -151,6 +158,7 @@ class Manifest:
 
     done_fingerprints: FingerprintSet = field(default_factory=FingerprintSet)
     covered: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    retries: dict[bytes, int] = field(default_factory=dict)  # digest -> runs it failed in
     done_doc_ids: set[str] = field(default_factory=set)  # finished in the tail or this run
 
     def missing_ranges(self, doc_id: str, pages: int) -> list[tuple[int, int]]:
@@ -217,7 +225,7 @@ def load_manifest(lake: Lake, prefix: str | None = None,
     done_parts: list[np.ndarray] = []  # the checkpoint's done fingerprints, 16 bytes each
     open_rows: list[dict[str, Any]] = []
     for batch in checkpoint_batches(lake, snapshot, _prefix_filter(prefix),
-                                    ["fp", "doc_id", "pages", "done", "covered"]):
+                                    ["fp", "doc_id", "pages", "done", "covered", "retries"]):
         done = pc.fill_null(batch["done"], False)
         done_parts.append(_digests(batch["fp"].filter(done)))
         open_rows.extend(batch.filter(pc.invert(done)).to_pylist())
@@ -229,9 +237,14 @@ def load_manifest(lake: Lake, prefix: str | None = None,
         covered[row["doc_id"]].extend(zip(flat[::2], flat[1::2], strict=True))
         pages[row["doc_id"]] = row["pages"] or 0
     manifest = Manifest()
+    for row in open_rows:
+        if row.get("retries"):
+            manifest.retries[row["fp"]] = int(row["retries"])
     for d, st in tail.items():
         if prefix and not st.uri.startswith(prefix):
             continue
+        if st.retries:
+            manifest.retries[d] = manifest.retries.get(d, 0) + st.retries
         covered[st.doc_id].extend(st.covered)
         pages[st.doc_id] = max(pages.get(st.doc_id, 0), st.pages)
         if st.done:
@@ -265,6 +278,7 @@ def _fold(old: _State, new: _State) -> _State:
     old.covered.extend(new.covered)
     old.pages = max(old.pages, new.pages)
     old.tombstone |= new.tombstone
+    old.retries += new.retries
     if new.last_at is not None and (old.last_at is None or new.last_at > old.last_at):
         old.last_at = new.last_at
     return old
@@ -274,14 +288,14 @@ def _state_of(row: dict[str, Any]) -> _State:
     flat = row["covered"] or []
     return _State(row["source_uri"], row["doc_id"], row["pages"] or 0, bool(row["done"]),
                   list(zip(flat[::2], flat[1::2], strict=True)), row.get("last_at"),
-                  bool(row.get("tombstone")))
+                  bool(row.get("tombstone")), int(row.get("retries") or 0))
 
 
 def _table_of(states: Iterable[tuple[bytes, _State]]) -> pa.Table:
     return pa.Table.from_pylist([
         {"fp": d, "source_uri": st.uri, "doc_id": st.doc_id, "pages": st.pages, "done": st.done,
          "covered": None if st.done else [v for r in sorted(st.covered) for v in r],
-         "last_at": st.last_at, "tombstone": st.tombstone}
+         "last_at": st.last_at, "tombstone": st.tombstone, "retries": st.retries}
         for d, st in states
     ], MANIFEST_SCHEMA)
 

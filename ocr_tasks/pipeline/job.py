@@ -20,7 +20,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from ocr_tasks.lake.manifest import (
     DELETED,
     Manifest,
     UriSet,
+    digest,
     doc_done_elsewhere,
     load_manifest,
     vanished,
@@ -235,6 +236,7 @@ def probe_chunk(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
     return probe_documents(open_store(source_uri), refs, LimitSettings())
 
 
+GAVE_UP = "gave_up"  # error kind of a document that failed in OCR_MAX_ATTEMPTS runs
 MAX_DEFERRED = 100_000  # documents of other runs remembered for the end-of-run check
 MIN_BATCH_PAGES = 8  # below this, per-batch overhead (task, canaries, files) dominates
 
@@ -253,7 +255,14 @@ def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
     assert state.claims is not None, "a run plans only while it holds its lease"
     taken: list[Probe] = []
     planned: list[Probe] = []
+    max_attempts = PipelineSettings().max_attempts
     for probe in sorted(probes, key=lambda p: p.ref.key):
+        failed_runs = state.manifest.retries.get(digest(probe.ref.fingerprint), 0)
+        if failed_runs >= max_attempts and not (probe.failed and not probe.retryable):
+            probe = replace(probe, pages=0, error_kind=GAVE_UP, retryable=False,
+                            error_message=f"failed in {failed_runs} runs (OCR_MAX_ATTEMPTS="
+                            f"{max_attempts}); not tried again. Last run: "
+                            f"{probe.error_message or 'see its batch_failed error rows'}")
         if probe.doc_id in state.claimed_uri:
             if state.claimed_uri[probe.doc_id] != probe.ref.uri and not probe.failed:
                 planned.append(as_duplicate(probe))  # same content twice in this run
