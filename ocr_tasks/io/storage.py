@@ -229,32 +229,39 @@ class LocalStore(ObjectStore):
         except OSError as e:
             raise Unreadable(f"cannot read {path}: {e.strerror or e}") from e
 
-    def put(self, key: str, data: bytes) -> None:
+    @contextmanager
+    def _aside(self, key: str, data: bytes | Path) -> Iterator[tuple[Path, Path]]:
+        """Write ``data`` (bytes, or a file to copy) beside the key's path under a name no
+        listing shows, synced to disk; yield (temp, target) for the caller to put in place.
+        The temp file is gone afterwards whatever happened."""
+        import shutil
+
         path = self._path(key)
         tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            if isinstance(data, Path):
+                shutil.copyfile(data, tmp)
+            else:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            yield tmp, path
+        except FileExistsError:
+            raise
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._aside(key, data) as (tmp, path):
+            os.replace(tmp, path)
 
     def put_file(self, key: str, path: Path) -> None:
-        import shutil
-
-        target = self._path(key)
-        tmp = target.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, tmp)
+        with self._aside(key, path) as (tmp, target):
             os.replace(tmp, target)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {target}: {e.strerror or e}") from e
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -284,22 +291,12 @@ class LocalStore(ObjectStore):
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Atomic without a lock: the data is written aside, then hard-linked into place,
         which fails if the name exists."""
-        path = self._path(key)
-        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.link(tmp, path)
+            with self._aside(key, data) as (tmp, path):
+                os.link(tmp, path)
             return True
         except FileExistsError:
             return False
-        except OSError as e:
-            raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         path = self._path(key)
