@@ -80,8 +80,12 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
         for wave in job.candidate_waves(state):
             probes: list[Probe] = []
             chunks = job.chunked(wave, request.probe_chunk)
-            for _, future in job.bounded(chunks, lambda c: probe_documents.submit(request.source, c),
-                                         as_completed, request.max_in_flight):
+            for _, future in job.bounded(
+                chunks,
+                lambda c: probe_documents.submit(request.source, c),
+                as_completed,
+                request.max_in_flight,
+            ):
                 probes.extend(future.result())
             run_batches(state, job.plan_wave(state, probes), gpu)
         # documents of runs that stopped heart-beating: ours once their leases expire
@@ -113,8 +117,13 @@ def default_task_runner() -> Any:
 
 @flow(name="nightly-ingest", log_prints=True, task_runner=default_task_runner(),
       flow_run_name=partial(run_name, "nightly_ingest"))
-def nightly_ingest(source: str, lake: str, batch_pages: int | None = None,
-                   max_in_flight: int | None = None, gpu: bool | None = None) -> job.RunSummary | State:
+def nightly_ingest(
+    source: str,
+    lake: str,
+    batch_pages: int | None = None,
+    max_in_flight: int | None = None,
+    gpu: bool | None = None,
+) -> job.RunSummary | State:
     """OCR every document under ``source`` that the lake's manifest does not hold yet."""
     return ingest(job.IngestRequest(source=source, lake=lake, flow="nightly_ingest",
                                     batch_pages=batch_pages or 0,

@@ -100,6 +100,7 @@ class Page:
     model_name: str = ""
     model_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    has_ink: bool = False  # the page has marks (dark pixels), whether or not text was read
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -111,10 +112,12 @@ class Page:
 
     @property
     def confidence(self) -> float:
-        """Character-weighted mean line confidence (1.0 for an empty page: nothing to doubt)."""
+        """Character-weighted mean line confidence. A page with no text is certain (1.0) when
+        it is blank, and not at all (0.0) when it has ink the engine could not read (text
+        too small, a strip, a photo): that page must go to review, not pass as empty."""
         total = sum(len(line.text) for line in self.lines)
         if total == 0:
-            return 1.0
+            return 0.0 if self.has_ink else 1.0
         return sum(line.confidence * len(line.text) for line in self.lines) / total
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +131,7 @@ class Page:
             "model_name": self.model_name,
             "model_version": self.model_version,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
+            "has_ink": self.has_ink,
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "lines": [line.to_dict() for line in self.lines],
@@ -147,6 +151,7 @@ class Page:
             model_name=d.get("model_name", ""),
             model_version=d.get("model_version", ""),
             timings=dict(d.get("timings", {})),
+            has_ink=bool(d.get("has_ink", False)),
         )
 
 

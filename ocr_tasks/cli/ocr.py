@@ -55,7 +55,8 @@ def ocr_file(path: Path, engine: Any, dpi: int) -> tuple[Any, list[str]]:
         for item in chunk:
             if isinstance(item, PageFailure):
                 failures.append(
-                    f"{path} page {item.index + 1}: {item.error.kind}: {item.error.message}")
+                    f"{path} page {item.index + 1}: {item.error.kind}: {item.error.message}"
+                )
             else:
                 images.append(item)
         pages.extend(engine.recognize_pages(images) if images else [])

@@ -32,7 +32,9 @@ class S3Settings(BaseSettings):
         "us-east-1", description="Region sent to the endpoint. Also AWS_DEFAULT_REGION/AWS_REGION.",
         validation_alias=AliasChoices("OCR_S3_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"))
     access_key_id: SecretStr | None = Field(None, description="Falls back to AWS_ACCESS_KEY_ID.")
-    secret_access_key: SecretStr | None = Field(None, description="Falls back to AWS_SECRET_ACCESS_KEY.")
+    secret_access_key: SecretStr | None = Field(
+        None, description="Falls back to AWS_SECRET_ACCESS_KEY."
+    )
     max_attempts: int = Field(8, description="botocore retry attempts for 5xx/throttling/resets.")
     connect_timeout_s: float = Field(5.0, description="Connect timeout per request.")
     read_timeout_s: float = Field(60.0, description="Read timeout per request.")
@@ -53,27 +55,41 @@ class LimitSettings(BaseSettings):
 class EngineSettings(BaseSettings):
     """OCR engine choices. Env prefix ``OCR_ENGINE_``."""
 
-    model_config = SettingsConfigDict(env_prefix="OCR_ENGINE_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="OCR_ENGINE_", extra="ignore", populate_by_name=True
+    )
 
-    backend: Backend = Field("auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx).")
-    device: str = Field("auto", pattern=DEVICE_PATTERN, description="'cpu', 'cuda', 'cuda:N' or 'auto'.")
+    backend: Backend = Field(
+        "auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx)."
+    )
+    device: str = Field(
+        "auto", pattern=DEVICE_PATTERN, description="'cpu', 'cuda', 'cuda:N' or 'auto'."
+    )
     threads: int = Field(1, description="Intra-op threads per worker process; scale by processes.")
     dpi: int = Field(200, description="PDF render resolution.")
     max_side: int = Field(2400, description="Longest side fed to the detector (pixels).")
     rec_batch_size: int = Field(4, description="Line crops per recognizer call (CPU).")
     rec_batch_size_gpu: int = Field(256, description="Line crops per recognizer call (CUDA).")
-    pages_per_call: int = Field(4, description="Pages per engine call on CPU (lines batch across them).")
+    pages_per_call: int = Field(
+        4, description="Pages per engine call on CPU (lines batch across them)."
+    )
     pages_per_call_gpu: int = Field(16, description="Pages per engine call on CUDA.")
     model_cache: Path | None = Field(
         None, description="Folder of exported ONNX files; default ~/.cache/ocr-pipeline.",
         validation_alias=AliasChoices("OCR_ENGINE_MODEL_CACHE", "OCR_MODEL_CACHE"))
     onnx_memory_arena: bool = Field(
-        False, description="onnxruntime CPU memory arena: a little faster, far more resident memory.")
+        False,
+        description="onnxruntime CPU memory arena: a little faster, far more resident memory.",
+    )
     half_precision: bool = Field(True, description="fp16 on CUDA.")
     use_direction_classifier: bool = Field(True, description="Flip upside-down lines.")
     detect_orientation: bool = Field(True, description="Correct 90/180/270 page rotation.")
-    deskew: bool = Field(False, description="Correct small skew (measured: no gain, one more detection).")
-    normalize_contrast: bool = Field(False, description="Stretch contrast (measured: no gain on FUNSD).")
+    deskew: bool = Field(
+        False, description="Correct small skew (measured: no gain, one more detection)."
+    )
+    normalize_contrast: bool = Field(
+        False, description="Stretch contrast (measured: no gain on FUNSD)."
+    )
     denoise: bool = Field(False, description="Median denoise before detection.")
     upscale_below_dpi: int = Field(150, description="Upscale pages scanned below this dpi.")
     charset: Charset = Field(
@@ -89,18 +105,27 @@ class PipelineSettings(BaseSettings):
     batch_pages: int = Field(64, description="Target pages per batch (one Prefect task each).")
     workers: int = Field(2, description="Local Dask worker processes.")
     max_batches_in_flight: int = Field(8, description="Backpressure for backfills.")
-    dask_address: str | None = Field(None, description="Existing Dask scheduler; None = LocalCluster.")
+    dask_address: str | None = Field(
+        None, description="Existing Dask scheduler; None = LocalCluster."
+    )
     dask_dashboard: str = Field(
         "127.0.0.1:0", description="Dashboard of a local Dask cluster: loopback, a free port. "
         "':8787' serves it on every interface; '' turns it off.")
     canary_pages: int = Field(2, description="Synthetic canary pages injected per batch.")
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
-    cer_threshold: float = Field(0.10, description="Batch CER above this emits ocr.quality.degraded.")
-    review_confidence: float = Field(0.80, description="Pages below this mean confidence need review.")
+    cer_threshold: float = Field(
+        0.10, description="Customer-page CER and canary CER (each, per batch and per run) "
+        "above this make a run degraded and emit ocr.quality.degraded.")
+    review_confidence: float = Field(
+        0.80, description="Pages below this mean confidence need review."
+    )
     lease_ttl_s: float = Field(
         120.0, description="A run's lease on the lake lasts this long unless renewed; a run that "
         "dies blocks its documents at most this long.")
     lease_heartbeat_s: float = Field(20.0, description="Lease renewal interval (TTL >= 3x).")
+    max_attempts: int = Field(
+        3, description="Runs a document may fail in retryably (e.g. its batch crashed) before "
+        "it gets a final 'gave_up' error row instead of another try.")
     canary_severity: float = Field(1.0, description="Canary scan degradation: 1 typical, 3 bad.")
     canary_dpi: int = Field(150, description="Resolution canaries are rendered at.")
     canary_seed: int = Field(0, description="Non-zero draws another canary set.")

@@ -56,6 +56,13 @@ class UnsupportedInput(InputError):
     kind = "unsupported"
 
 
+class BadSidecar(InputError):
+    """A ground-truth sidecar next to a document is malformed: recorded, the document is
+    OCR'd all the same (its status is not affected)."""
+
+    kind = "bad_sidecar"
+
+
 class TooLarge(InputError):
     kind = "too_large"
 

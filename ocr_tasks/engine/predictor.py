@@ -209,7 +209,9 @@ class OcrEngine:
 
     # --- assembly ------------------------------------------------------------------------
 
-    def _line(self, p: _PreparedPage, c: _LineCrop, dec: post.Decoded, step_width: float) -> Line | None:
+    def _line(
+        self, p: _PreparedPage, c: _LineCrop, dec: post.Decoded, step_width: float
+    ) -> Line | None:
         if not dec.text.strip() or dec.confidence < MIN_LINE_CONFIDENCE:
             return None
         to_input = p.to_input @ c.crop.to_source
@@ -218,7 +220,9 @@ class OcrEngine:
         for span in post.split_words(dec, step_width, ink.shape[1]):
             x0, y0, x1, y1 = post.fit_word_box(ink, span)
             corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32)
-            words.append(Word(span.text, span.confidence, _polygon(post.map_points(to_input, corners))))
+            words.append(
+                Word(span.text, span.confidence, _polygon(post.map_points(to_input, corners)))
+            )
         h_c, w_c = c.crop.image.shape[:2]
         outline = np.array([[0, 0], [w_c, 0], [w_c, h_c], [0, h_c]], dtype=np.float32)
         polygon = _polygon(post.map_points(to_input, outline))
@@ -237,6 +241,7 @@ class OcrEngine:
             model_name=self.model_name,
             model_version=self.model_version,
             timings={**p.timings, "recognize": recognize_s},
+            has_ink=bool(lines) or pre.has_ink(p.source.image),
         )
 
 
@@ -253,7 +258,12 @@ def _polygon(points: np.ndarray) -> tuple[tuple[float, float], ...]:
 def _upright_box(line: Line, p: _PreparedPage) -> tuple[float, float, float, float]:
     """A line's box in the prepared (upright) frame, where reading order makes sense."""
     pts = post.map_points(np.linalg.inv(p.to_input), np.asarray(line.polygon, dtype=np.float32))
-    return (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+    return (
+        float(pts[:, 0].min()),
+        float(pts[:, 1].min()),
+        float(pts[:, 0].max()),
+        float(pts[:, 1].max()),
+    )
 
 
 def _mostly_vertical(quads: Sequence[np.ndarray]) -> bool:

@@ -103,3 +103,16 @@ def pad_to_multiple(image: np.ndarray, multiple: int = DET_MULTIPLE) -> np.ndarr
     if ph == 0 and pw == 0:
         return image
     return cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+
+
+INK_LEVEL = 128  # a pixel darker than this is a mark on the page
+INK_FRACTION = 5e-5  # ... and a page with this share of such pixels has something on it
+
+
+def has_ink(image: np.ndarray) -> bool:
+    """Whether a page carries marks. A fixed dark level, not Otsu: on a blank scan Otsu splits
+    paper noise in two and would call half of it ink. Measured on a 200-dpi A4 page with
+    scanner noise (sd 8 around 235): blank 0; one line of 4-pt text 1.4e-4; a 1-pixel rule
+    across the page 4.3e-4; a few specks of dust stay below 5e-5 (~190 pixels)."""
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return bool(np.count_nonzero(gray < INK_LEVEL) >= INK_FRACTION * gray.size)

@@ -153,7 +153,8 @@ def match_detections(
     ious = iou_matrix(gt_boxes, pred_boxes)
     gi, pi = np.nonzero(ious >= iou_threshold)
     order = sorted(
-        zip(gi.tolist(), pi.tolist()), key=lambda gp: (-ious[gp[0], gp[1]], gp[0], gp[1])
+        zip(gi.tolist(), pi.tolist(), strict=True),
+        key=lambda gp: (-ious[gp[0], gp[1]], gp[0], gp[1]),
     )
     used_gt: set[int] = set()
     used_pred: set[int] = set()
@@ -290,7 +291,7 @@ class DetectionMetric:
             iou_threshold=self.iou_threshold,
             dontcare_overlap=self.dontcare_overlap,
         )
-        for s, lab in zip(scores, labels):
+        for s, lab in zip(scores, labels, strict=True):
             if lab is not None:
                 self._scores.append(float(s))
                 self._labels.append(lab)
@@ -434,7 +435,7 @@ class CropCER:
         if len(references) != len(predictions):
             raise ValueError("references and predictions must have the same length")
         edits = chars = 0
-        for ref, pred in zip(references, predictions):
+        for ref, pred in zip(references, predictions, strict=True):
             e, c = cer_counts(ref, pred)
             edits += e
             chars += c
@@ -608,7 +609,9 @@ def align_texts_by_order(
     if gt and pred:
         scores = process.cdist(gt, pred, scorer=fuzz.ratio, dtype=np.float32)
         gi, pi = np.nonzero(scores >= min_similarity)
-        order = sorted(zip(gi.tolist(), pi.tolist()), key=lambda gp: (-scores[gp], gp[0], gp[1]))
+        order = sorted(
+            zip(gi.tolist(), pi.tolist(), strict=True), key=lambda gp: (-scores[gp], gp[0], gp[1])
+        )
         for g, p in order:
             if g in paired or p not in free_pred:
                 continue

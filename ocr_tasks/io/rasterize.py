@@ -6,9 +6,10 @@ page is checked against the pixel limit *before* it is rendered or decoded.
 
 Error policy (what the batch runner records):
 
-* Document-level faults raise an :class:`~ocr_tasks.core.errors.InputError` subclass before the first
-  page: empty file (``EmptyInput``; also a PDF with zero pages, since there is nothing to OCR),
-  unknown format, encryption without a working password, too many pages, unopenable file.
+* Document-level faults raise an :class:`~ocr_tasks.core.errors.InputError` subclass before
+  the first page: empty file (``EmptyInput``; also a PDF with zero pages, since there is
+  nothing to OCR), unknown format, encryption without a working password, too many pages,
+  unopenable file.
 * Page-level faults of multi-page documents are yielded as :class:`PageFailure` in page order,
   and the document goes on: a page over the pixel limit (``TooLarge``), a page no renderer can
   draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG is its
@@ -85,6 +86,12 @@ _KNOWN_OTHER: tuple[tuple[bytes, str], ...] = (
     (b"%!PS", "PostScript file"),
     (b"AT&TFORM", "DjVu document"),
 )
+_HEIF = "HEIC/HEIF image (a phone photo format): export it as JPEG or PDF"
+_ISO_BRANDS = {
+    "heic": _HEIF, "heix": _HEIF, "hevc": _HEIF, "heim": _HEIF, "heis": _HEIF, "mif1": _HEIF,
+    "msf1": _HEIF, "avif": "AVIF image: export it as JPEG, PNG or PDF",
+    "isom": "MP4 video", "mp41": "MP4 video", "mp42": "MP4 video", "qt  ": "QuickTime video",
+}
 
 
 def sniff_format(path: Path, name: str = "") -> str:
@@ -105,6 +112,10 @@ def sniff_format(path: Path, name: str = "") -> str:
     for magic, what in _KNOWN_OTHER:
         if head.startswith(magic):
             raise UnsupportedInput(f"{label}: unsupported input: {what}")
+    if head[4:8] == b"ftyp":  # ISO base media: HEIC/HEIF/AVIF photos, MP4/MOV video
+        brand = head[8:12].decode("latin-1")
+        what = _ISO_BRANDS.get(brand, f"ISO media file (brand {brand!r})")
+        raise UnsupportedInput(f"{label}: unsupported input: {what}")
     if _looks_like_text(head):
         raise UnsupportedInput(f"{label}: unsupported input: text file, not a scanned document")
     raise UnsupportedInput(
@@ -399,7 +410,9 @@ def _iter_pdf(
             yield _pdf_page(src, index, dpi, limits)
 
 
-def _pdf_page(src: _PdfSource, index: int, dpi: int, limits: LimitSettings) -> PageImage | PageFailure:
+def _pdf_page(
+    src: _PdfSource, index: int, dpi: int, limits: LimitSettings
+) -> PageImage | PageFailure:
     label = f"{src.label} page {index + 1}"
     try:
         w_pt, h_pt = src.page_points(index)

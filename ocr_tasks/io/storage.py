@@ -42,6 +42,24 @@ class ObjectInfo:
     etag: str | None = None
 
 
+def escape_undecodable(text: str) -> str:
+    """A file name with bytes that are not UTF-8 (old Windows shares: ``Schr\\xf6der.png``
+    arrives as a lone surrogate) as valid text: each such byte written ``\\xNN``, as Python
+    shows it. Names that are valid UTF-8 come back unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links: a linked folder is listed like a folder
+    except OSError:
+        return False
+
+
 def file_content_id(path: Path, chunk: int = 1 << 20) -> str:
     """A document's identity: the SHA-256 of its bytes (renames and re-uploads keep it),
     read in chunks (bounded memory)."""
@@ -91,6 +109,11 @@ class ObjectStore(ABC):
     def put(self, key: str, data: bytes) -> None:
         """Write atomically: readers see the old object or the new one, never a partial one."""
 
+    def put_file(self, key: str, path: Path) -> None:
+        """Write a local file's bytes to ``key`` (atomically, like :meth:`put`); stores that
+        can stream override this so a large file is never held in memory."""
+        self.put(key, path.read_bytes())
+
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove an object; deleting a missing key is not an error (idempotent retries)."""
@@ -135,6 +158,7 @@ class LocalStore(ObjectStore):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().absolute()
         self.root_uri = str(self.root)
+        self.skipped: dict[str, int] = {}  # what listings passed over, by reason
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
@@ -152,13 +176,20 @@ class LocalStore(ObjectStore):
             if info.key.startswith(prefix):
                 yield info
 
-    def _walk(self, folder: Path, base: str) -> Iterator[ObjectInfo]:
-        """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings."""
+    def _walk(self, folder: Path, base: str,
+              seen: frozenset[tuple[int, int]] = frozenset()) -> Iterator[ObjectInfo]:
+        """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings.
+
+        Symbolic links are followed, to files and to folders alike; a folder reached again
+        along its own path (a link loop) and a dangling link are skipped, counted in
+        ``skipped`` and logged, never silently."""
         try:
+            here = os.stat(folder)
+            seen = seen | {(here.st_dev, here.st_ino)}
             with os.scandir(folder) as it:
                 # only names are kept (a folder may hold millions of files); "a/" marks folders
                 names = sorted(
-                    e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
+                    e.name + "/" if _is_dir(e) else e.name
                     for e in it
                     if not e.name.startswith(_TMP_PREFIX)
                 )
@@ -168,16 +199,28 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot list {folder}: {e.strerror or e}") from e
         for name in names:
             if name.endswith("/"):
-                yield from self._walk(folder / name[:-1], f"{base}{name}")
+                sub = folder / name[:-1]
+                st = os.stat(sub)
+                if (st.st_dev, st.st_ino) in seen:
+                    self._skip("link loop", sub)
+                    continue
+                yield from self._walk(sub, f"{base}{name}", seen)
                 continue
             try:
                 st = os.stat(folder / name)  # follows symlinks to files
             except OSError:
-                continue  # vanished or dangling symlink: not an object
+                if os.path.islink(folder / name):
+                    self._skip("dangling link", folder / name)
+                continue  # or vanished since the listing
             if not stat.S_ISREG(st.st_mode):
+                self._skip("not a regular file", folder / name)
                 continue
             mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
             yield ObjectInfo(f"{base}{name}", st.st_size, mtime, None)
+
+    def _skip(self, why: str, path: Path) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+        log.warning("skipped %s: %s", why, escape_undecodable(str(path)))
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -186,19 +229,39 @@ class LocalStore(ObjectStore):
         except OSError as e:
             raise Unreadable(f"cannot read {path}: {e.strerror or e}") from e
 
-    def put(self, key: str, data: bytes) -> None:
+    @contextmanager
+    def _aside(self, key: str, data: bytes | Path) -> Iterator[tuple[Path, Path]]:
+        """Write ``data`` (bytes, or a file to copy) beside the key's path under a name no
+        listing shows, synced to disk; yield (temp, target) for the caller to put in place.
+        The temp file is gone afterwards whatever happened."""
+        import shutil
+
         path = self._path(key)
         tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            if isinstance(data, Path):
+                shutil.copyfile(data, tmp)
+            else:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            yield tmp, path
+        except FileExistsError:
+            raise
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._aside(key, data) as (tmp, path):
+            os.replace(tmp, path)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._aside(key, path) as (tmp, target):
+            os.replace(tmp, target)
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -228,22 +291,12 @@ class LocalStore(ObjectStore):
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Atomic without a lock: the data is written aside, then hard-linked into place,
         which fails if the name exists."""
-        path = self._path(key)
-        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.link(tmp, path)
+            with self._aside(key, data) as (tmp, path):
+                os.link(tmp, path)
             return True
         except FileExistsError:
             return False
-        except OSError as e:
-            raise StorageError(f"cannot write {path}: {e.strerror or e}") from e
-        finally:
-            tmp.unlink(missing_ok=True)
 
     def get_versioned(self, key: str) -> tuple[bytes, str] | None:
         path = self._path(key)
@@ -362,7 +415,9 @@ class S3Store(ObjectStore):
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._full(check_key(key))}"
 
-    def _error(self, e: Exception, action: str, key: str = "", *, reading: bool = False) -> Exception:
+    def _error(
+        self, e: Exception, action: str, key: str = "", *, reading: bool = False
+    ) -> Exception:
         """Map a botocore exception to the pipeline's storage errors (one place)."""
         from botocore.exceptions import (
             ClientError,
@@ -420,6 +475,14 @@ class S3Store(ObjectStore):
         full = self._full(check_key(key))
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
+        except Exception as e:
+            raise self._error(e, "put", key) from e
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Streamed (multipart above 8 MB) by boto3's transfer manager."""
+        full = self._full(check_key(key))
+        try:
+            self.client.upload_file(str(path), self.bucket, full)
         except Exception as e:
             raise self._error(e, "put", key) from e
 
@@ -530,7 +593,8 @@ class S3Store(ObjectStore):
 
 
 def open_store(uri: str, s3: S3Settings | None = None) -> ObjectStore:
-    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///x`` or a path -> :class:`LocalStore`."""
+    """``s3://bucket/prefix`` -> :class:`S3Store`; ``file:///x`` or a path ->
+    :class:`LocalStore`."""
     if uri.startswith("s3://"):
         return S3Store(uri, s3)
     if uri.startswith("file://"):

@@ -28,6 +28,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -272,7 +273,7 @@ class CommitLog:
         return entry_key(_now() - timedelta(seconds=self.margin_s), "")
 
     def write_checkpoint(self, snapshot: Snapshot, cutoff: str,
-                         manifest: pa.Table | None) -> Checkpoint | None:
+                         manifest: Path | None) -> Checkpoint | None:
         """A new checkpoint holding ``snapshot``'s records from entries before ``cutoff``.
         Returns None when another process wrote the next sequence number first."""
         covered = Snapshot(self.store, snapshot.checkpoint,
@@ -293,11 +294,9 @@ class CommitLog:
                 count += len(chunk)
         self.store.put(commits_key, sink.getvalue())
         manifest_key = None
-        if manifest is not None:
+        if manifest is not None:  # a Parquet file written by ``manifest.write_manifest``
             manifest_key = f"{CHECKPOINTS}/{seq:010d}/manifest.parquet"
-            buf = io.BytesIO()
-            pq.write_table(manifest, buf, compression="zstd", row_group_size=100_000)
-            self.store.put(manifest_key, buf.getvalue())
+            self.store.put_file(manifest_key, manifest)
         checkpoint = Checkpoint(seq, cutoff, commits_key, manifest_key, _now().isoformat(), count)
         body = json.dumps({"seq": seq, "cutoff": cutoff, "commits": commits_key,
                            "manifest": manifest_key, "created_at": checkpoint.created_at,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import tempfile
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,7 +24,7 @@ import pyarrow.parquet as pq
 from ocr_tasks.core.concurrency import parallel_map
 from ocr_tasks.core.errors import LakeBusy
 from ocr_tasks.lake.log import Checkpoint, Rewrite
-from ocr_tasks.lake.manifest import build_manifest_table
+from ocr_tasks.lake.manifest import write_manifest
 from ocr_tasks.lake.schema import PARTITION_COLUMN, TABLES, conform
 from ocr_tasks.lake.tables import Lake, data_key, partition_of
 
@@ -40,11 +42,12 @@ def checkpoint(lake: Lake) -> Checkpoint | None:
     cutoff = lake.log.cutoff_now()
     if not any(e.log_key < cutoff for e in snapshot.tail):
         return None
-    manifest = build_manifest_table(lake, snapshot, cutoff)
-    made = lake.log.write_checkpoint(snapshot, cutoff, manifest)
+    with tempfile.TemporaryDirectory(prefix="ocr-checkpoint-") as tmp:
+        path = Path(tmp) / "manifest.parquet"
+        rows = write_manifest(lake, snapshot, cutoff, path)
+        made = lake.log.write_checkpoint(snapshot, cutoff, path)
     if made is not None:
-        log.info("checkpoint %d: %d batches, %d source documents", made.seq, made.batches,
-                 manifest.num_rows)
+        log.info("checkpoint %d: %d batches, %d source documents", made.seq, made.batches, rows)
     return made
 
 

@@ -16,16 +16,17 @@ fingerprint is a 16-byte digest in a sorted NumPy array (~16 bytes per document:
 from __future__ import annotations
 
 import hashlib
-import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ocr_tasks.lake.log import Snapshot
@@ -35,11 +36,13 @@ from ocr_tasks.lake.tables import Lake
 FINAL_STATUSES = ("ok", "partial", "duplicate")
 DELETED = "deleted"  # status of a tombstone: the source object is gone
 DOCUMENT_COLUMNS = ["doc_id", "source_uri", "bytes", "source_mtime", "source_etag",
-                    "page_start", "page_end", "pages", "status", "batch_id", "ingested_at"]
+                    "page_start", "page_end", "pages", "status", "batch_id", "ingested_at",
+                    "run_id"]
 MANIFEST_SCHEMA = pa.schema([
     ("fp", pa.binary(16)), ("source_uri", pa.string()), ("doc_id", pa.string()),
     ("pages", pa.int32()), ("done", pa.bool_()), ("covered", pa.list_(pa.int32())),
     ("last_at", pa.timestamp("us", tz="UTC")), ("tombstone", pa.bool_()),
+    ("retries", pa.int16()),
 ])  # fmt: skip
 
 
@@ -69,8 +72,15 @@ def missing_ranges(covered: list[tuple[int, int]], pages: int) -> list[tuple[int
 class FingerprintSet:
     """Done fingerprints: a sorted array of digests plus what this run added."""
 
-    def __init__(self, digests: Iterable[bytes] = ()) -> None:
-        arr = np.array(sorted(set(digests)), dtype="S16")
+    def __init__(self, digests: Iterable[bytes] = (), arrays: Iterable[np.ndarray] = ()) -> None:
+        arr = np.concatenate([np.array(list(set(digests)), dtype="S16"), *arrays])
+        arr.sort()
+        if len(arr) > 1:
+            unique = np.empty(len(arr), bool)
+            unique[0] = True
+            np.not_equal(arr[1:], arr[:-1], out=unique[1:])
+            if not unique.all():
+                arr = arr[unique]
         self._sorted = arr
         self._added: set[bytes] = set()
 
@@ -85,7 +95,8 @@ class FingerprintSet:
         if d in self._added:
             return True
         i = int(np.searchsorted(self._sorted, d))
-        return i < len(self._sorted) and bytes(self._sorted[i]) == d
+        # tobytes: indexing an "S16" array strips trailing zero bytes from the digest
+        return i < len(self._sorted) and self._sorted[i:i + 1].tobytes() == d
 
     @property
     def nbytes(self) -> int:
@@ -103,6 +114,8 @@ class _State:
     covered: list[tuple[int, int]] = field(default_factory=list)
     last_at: datetime | None = None  # when this version was last written to the lake
     tombstone: bool = False
+    retries: int = 0  # runs in which it failed in a way that said "try again"
+    failed_runs: set[str] = field(default_factory=set)
 
     @property
     def done(self) -> bool:
@@ -133,6 +146,9 @@ def reduce_rows(docs: Iterable[dict[str, Any]], retryable: set[tuple[str, str]],
             st.pages = max(st.pages, int(row["pages"] or 0))
         elif (row["doc_id"], row["batch_id"]) not in retryable:
             st.whole_final = True  # failed for good: do not retry
+        elif row.get("run_id") and row["run_id"] not in st.failed_runs:
+            st.failed_runs.add(row["run_id"])
+            st.retries += 1
     return states
 
 
@@ -142,6 +158,7 @@ class Manifest:
 
     done_fingerprints: FingerprintSet = field(default_factory=FingerprintSet)
     covered: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    retries: dict[bytes, int] = field(default_factory=dict)  # digest -> runs it failed in
     done_doc_ids: set[str] = field(default_factory=set)  # finished in the tail or this run
 
     def missing_ranges(self, doc_id: str, pages: int) -> list[tuple[int, int]]:
@@ -155,19 +172,41 @@ def _prefix_filter(prefix: str | None) -> Any:
     return (pc.field("source_uri") >= prefix) & (pc.field("source_uri") < prefix + "\U0010ffff")
 
 
+def checkpoint_batches(lake: Lake, snapshot: Snapshot, expr: Any = None,
+                       columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The checkpoint's reduced manifest, streamed batch by batch: only rows matching
+    ``expr`` (row groups outside a uri prefix are skipped by their statistics), only
+    ``columns``. An S3 object is spooled to a temp file, never held in memory."""
+    cp = snapshot.checkpoint
+    if cp is None or cp.manifest is None:
+        return
+    one_at_a_time = ds.ParquetFileFormat(  # a row group at a time, nothing read ahead
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
+    pool = pa.default_memory_pool()
+    with lake.store.local_path(cp.manifest) as path:
+        dataset = ds.dataset(str(path), format=one_at_a_time, schema=MANIFEST_SCHEMA)
+        for batch in dataset.to_batches(columns=columns, filter=expr, batch_size=65_536,
+                                        batch_readahead=0, fragment_readahead=0):
+            yield batch
+            pool.release_unused()  # else the allocator keeps what each row group needed
+
+
 def read_checkpoint_manifest(lake: Lake, snapshot: Snapshot, prefix: str | None = None,
                              doc_ids: Iterable[str] | None = None) -> pa.Table:
     """Rows of the checkpoint's reduced manifest, only under ``prefix`` (row groups outside
     it are skipped by their statistics) or only of ``doc_ids``."""
-    cp = snapshot.checkpoint
-    if cp is None or cp.manifest is None:
-        return MANIFEST_SCHEMA.empty_table()
     expr = _prefix_filter(prefix)
     if doc_ids is not None:
         ids = pc.field("doc_id").isin(sorted(set(doc_ids)))
         expr = ids if expr is None else expr & ids
-    return pq.read_table(io.BytesIO(lake.store.get(cp.manifest)), filters=expr,
-                         schema=MANIFEST_SCHEMA)
+    return pa.Table.from_batches(list(checkpoint_batches(lake, snapshot, expr)), MANIFEST_SCHEMA)
+
+
+def _digests(fps: pa.Array) -> np.ndarray:
+    """A ``binary(16)`` column as an "S16" array, without a Python object per value."""
+    if not len(fps):
+        return np.empty(0, "S16")
+    return np.frombuffer(fps.buffers()[1], "S16", count=len(fps), offset=fps.offset * 16).copy()
 
 
 def tail_states(lake: Lake, snapshot: Snapshot) -> dict[bytes, _State]:
@@ -182,11 +221,15 @@ def load_manifest(lake: Lake, prefix: str | None = None,
                   snapshot: Snapshot | None = None) -> Manifest:
     """The manifest for a run over source objects whose uris start with ``prefix``."""
     snapshot = snapshot or lake.snapshot()
-    table = read_checkpoint_manifest(lake, snapshot, prefix)
     tail = tail_states(lake, snapshot)
-    done = table.filter(table["done"])
-    digests: list[bytes] = done["fp"].to_pylist()
-    open_rows = table.filter(pc.invert(table["done"])).to_pylist()
+    done_parts: list[np.ndarray] = []  # the checkpoint's done fingerprints, 16 bytes each
+    open_rows: list[dict[str, Any]] = []
+    for batch in checkpoint_batches(lake, snapshot, _prefix_filter(prefix),
+                                    ["fp", "doc_id", "pages", "done", "covered", "retries"]):
+        done = pc.fill_null(batch["done"], False)
+        done_parts.append(_digests(batch["fp"].filter(done)))
+        open_rows.extend(batch.filter(pc.invert(done)).to_pylist())
+    digests: list[bytes] = []
     covered: dict[str, list[tuple[int, int]]] = defaultdict(list)
     pages: dict[str, int] = {}
     for row in open_rows:
@@ -194,9 +237,14 @@ def load_manifest(lake: Lake, prefix: str | None = None,
         covered[row["doc_id"]].extend(zip(flat[::2], flat[1::2], strict=True))
         pages[row["doc_id"]] = row["pages"] or 0
     manifest = Manifest()
+    for row in open_rows:
+        if row.get("retries"):
+            manifest.retries[row["fp"]] = int(row["retries"])
     for d, st in tail.items():
         if prefix and not st.uri.startswith(prefix):
             continue
+        if st.retries:
+            manifest.retries[d] = manifest.retries.get(d, 0) + st.retries
         covered[st.doc_id].extend(st.covered)
         pages[st.doc_id] = max(pages.get(st.doc_id, 0), st.pages)
         if st.done:
@@ -206,7 +254,7 @@ def load_manifest(lake: Lake, prefix: str | None = None,
         if pages[row["doc_id"]] and not missing_ranges(covered[row["doc_id"]],
                                                        pages[row["doc_id"]]):
             digests.append(row["fp"])
-    manifest.done_fingerprints = FingerprintSet(digests)
+    manifest.done_fingerprints = FingerprintSet(digests, done_parts)
     manifest.covered = {k: v for k, v in covered.items() if v}
     return manifest
 
@@ -224,38 +272,61 @@ def doc_done_elsewhere(lake: Lake, snapshot: Snapshot, doc_ids: Iterable[str]) -
     return done
 
 
-def build_manifest_table(lake: Lake, snapshot: Snapshot, cutoff: str) -> pa.Table:
-    """The checkpoint's reduced manifest: the previous one folded with the batches committed
-    before ``cutoff``, sorted by source uri (so a run reads only its prefix's row groups)."""
-    previous = read_checkpoint_manifest(lake, snapshot)
+def _fold(old: _State, new: _State) -> _State:
+    """One fingerprint's state with the rows committed since folded in."""
+    old.whole_final |= new.whole_final
+    old.covered.extend(new.covered)
+    old.pages = max(old.pages, new.pages)
+    old.tombstone |= new.tombstone
+    old.retries += new.retries
+    if new.last_at is not None and (old.last_at is None or new.last_at > old.last_at):
+        old.last_at = new.last_at
+    return old
+
+
+def _state_of(row: dict[str, Any]) -> _State:
+    flat = row["covered"] or []
+    return _State(row["source_uri"], row["doc_id"], row["pages"] or 0, bool(row["done"]),
+                  list(zip(flat[::2], flat[1::2], strict=True)), row.get("last_at"),
+                  bool(row.get("tombstone")), int(row.get("retries") or 0))
+
+
+def _table_of(states: Iterable[tuple[bytes, _State]]) -> pa.Table:
+    return pa.Table.from_pylist([
+        {"fp": d, "source_uri": st.uri, "doc_id": st.doc_id, "pages": st.pages, "done": st.done,
+         "covered": None if st.done else [v for r in sorted(st.covered) for v in r],
+         "last_at": st.last_at, "tombstone": st.tombstone, "retries": st.retries}
+        for d, st in states
+    ], MANIFEST_SCHEMA)
+
+
+def write_manifest(lake: Lake, snapshot: Snapshot, cutoff: str, path: Path) -> int:
+    """The next checkpoint's reduced manifest, written to ``path``: the previous one streamed
+    through a row group at a time (its rows stay in uri order; the few the new batches touch
+    are taken out), then the fingerprints of the batches committed before ``cutoff``, sorted
+    by uri, as row groups of their own. Memory: one row group plus the new night's states.
+    Returns the rows written."""
     records = [r for r in snapshot.tail_records() if r.log_key < cutoff]
     docs = lake.read_records("documents", records, DOCUMENT_COLUMNS).to_pylist()
     errors = lake.read_records("errors", records, ["doc_id", "batch_id", "retryable"]).to_pylist()
     new = reduce_rows(docs, {(e["doc_id"], e["batch_id"]) for e in errors if e["retryable"]})
-    rows: dict[bytes, _State] = {}
-    for row in previous.to_pylist():
-        flat = row["covered"] or []
-        rows[row["fp"]] = _State(row["source_uri"], row["doc_id"], row["pages"] or 0,
-                                 bool(row["done"]), list(zip(flat[::2], flat[1::2], strict=True)),
-                                 row.get("last_at"), bool(row.get("tombstone")))
-    for d, st in new.items():
-        old = rows.get(d)
-        if old is None:
-            rows[d] = st
-        else:
-            old.whole_final |= st.whole_final
-            old.covered.extend(st.covered)
-            old.pages = max(old.pages, st.pages)
-            old.tombstone |= st.tombstone
-            if st.last_at is not None and (old.last_at is None or st.last_at > old.last_at):
-                old.last_at = st.last_at
-    ordered = sorted(rows.items(), key=lambda kv: kv[1].uri)
-    return pa.Table.from_pylist([
-        {"fp": d, "source_uri": st.uri, "doc_id": st.doc_id, "pages": st.pages, "done": st.done,
-         "covered": None if st.done else [v for r in sorted(st.covered) for v in r],
-         "last_at": st.last_at, "tombstone": st.tombstone}
-        for d, st in ordered
-    ], MANIFEST_SCHEMA)
+    touched = pa.array(list(new), pa.binary(16))
+    rows = 0
+    with pq.ParquetWriter(str(path), MANIFEST_SCHEMA, compression="zstd") as writer:
+        for batch in checkpoint_batches(lake, snapshot):
+            table = pa.Table.from_batches([batch], MANIFEST_SCHEMA)
+            hit = pc.is_in(table["fp"], touched)
+            kept = table.filter(pc.invert(hit))
+            if kept.num_rows:
+                writer.write_table(kept, row_group_size=100_000)
+                rows += kept.num_rows
+            for row in table.filter(hit).to_pylist():
+                new[row["fp"]] = _fold(_state_of(row), new[row["fp"]])
+        if new:
+            writer.write_table(_table_of(sorted(new.items(), key=lambda kv: kv[1].uri)),
+                               row_group_size=100_000)
+            rows += len(new)
+    return rows
 
 
 class UriSet:
@@ -293,8 +364,10 @@ def vanished(lake: Lake, prefix: str, listed: UriSet) -> list[tuple[str, str]]:
         if now is None or key >= (now[0] is not None, now[0]):
             latest[uri] = (at, tombstone, doc_id)
 
-    for row in read_checkpoint_manifest(lake, snapshot, prefix).to_pylist():
-        see(row["source_uri"], row["last_at"], bool(row["tombstone"]), row["doc_id"])
+    columns = ["source_uri", "last_at", "tombstone", "doc_id"]
+    for batch in checkpoint_batches(lake, snapshot, _prefix_filter(prefix), columns):
+        for row in batch.to_pylist():  # one row group at a time: memory holds the gone ones
+            see(row["source_uri"], row["last_at"], bool(row["tombstone"]), row["doc_id"])
     for st in tail_states(lake, snapshot).values():
         if st.uri.startswith(prefix):
             see(st.uri, st.last_at, st.tombstone, st.doc_id)

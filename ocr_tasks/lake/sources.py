@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ocr_tasks.core.errors import InvalidKey
-from ocr_tasks.io.storage import ObjectInfo, ObjectStore
+from ocr_tasks.io.storage import ObjectInfo, ObjectStore, escape_undecodable
 from ocr_tasks.truth import SIDECAR_SUFFIXES
 
 # Sidecar ground truth (its suffixes are ``truth``'s) and bookkeeping files are not documents.
@@ -53,9 +53,11 @@ def is_document_key(key: str) -> bool:
 
 def source_ref(store: ObjectStore, info: ObjectInfo) -> SourceRef:
     """A listed object as work. A key the store refuses (S3 allows ``../x``) keeps a uri for
-    the record only: probing it fails with ``invalid_key``, so it is an error row, never read."""
+    the record only: probing it fails with ``invalid_key``, so it is an error row, never read.
+    The key keeps the name's exact bytes (to read it); the uri, which goes into the lake, has
+    undecodable bytes escaped (``io.storage.escape_undecodable``)."""
     try:
         uri = store.uri(info.key)
     except InvalidKey:
         uri = f"{store.root_uri}/{info.key}"
-    return SourceRef(info.key, uri, info.size, info.mtime, info.etag)
+    return SourceRef(info.key, escape_undecodable(uri), info.size, info.mtime, info.etag)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import (
+    BadSidecar,
     OcrPipelineError,
     SourceChanged,
     StorageUnreachable,
@@ -127,7 +128,9 @@ def run_batch(
     tallies = {id(item): _ItemTally() for item in spec.items}
     now = datetime.now(UTC)
 
-    def error_row(item: WorkItem, page: int | None, exc_kind: str, message: str, retryable: bool) -> None:
+    def error_row(
+        item: WorkItem, page: int | None, exc_kind: str, message: str, retryable: bool
+    ) -> None:
         rows.tables["errors"].append(
             error_record(item, page, exc_kind, message, retryable, ctx, now))
 
@@ -146,8 +149,11 @@ def run_batch(
             rows.extend(page_rows(item.probe.doc_id, page, ctx,
                                   review_confidence=pipeline.review_confidence))
             probe = item.probe
-            quality.observe(SourceDocument(probe.doc_id, probe.ref.uri, probe.ref.key, probe.format),
-                            image, page)
+            quality.observe(
+                SourceDocument(probe.doc_id, probe.ref.uri, probe.ref.key, probe.format),
+                image,
+                page,
+            )
             tallies[id(item)].pages_ok += 1
         pending.clear()
 
@@ -156,7 +162,9 @@ def run_batch(
         if item.probe.failed or item.pages == 0:
             continue
         try:
-            for page_image, seconds in stream_pages(store, item, engine_settings, limits, error_row, tallies):
+            for page_image, seconds in stream_pages(
+                store, item, engine_settings, limits, error_row, tallies
+            ):
                 pending.append((item, page_image, seconds))
                 if len(pending) >= pages_per_call:
                     flush()
@@ -169,6 +177,9 @@ def run_batch(
 
     for item in spec.items:
         rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
+    by_doc = {item.probe.doc_id: item for item in spec.items}
+    for doc_id, message in quality.sidecar_problems:  # the document itself is fine
+        error_row(by_doc[doc_id], None, BadSidecar.kind, message, False)
     measured = quality.finish()  # canaries go through the same engine; never into customer tables
     rows.tables["cer_samples"] = list[Row | dict[str, Any]](measured.rows)
 
@@ -262,7 +273,9 @@ def error_record(item: WorkItem, page: int | None, kind: str, message: str, retr
                     ctx.run_id, ctx.batch_id, now)
 
 
-def document_row(item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime) -> DocumentRow:
+def document_row(
+    item: WorkItem, tally: _ItemTally, ctx: BatchContext, now: datetime
+) -> DocumentRow:
     probe = item.probe
     if item.is_duplicate:
         status = "duplicate"
@@ -293,7 +306,9 @@ def replayed_result(lake: Lake, spec: BatchSpec) -> BatchResult:
     )
 
 
-def record_batch_failure(spec: BatchSpec, exc: BaseException, model_version: str = "") -> BatchResult:
+def record_batch_failure(
+    spec: BatchSpec, exc: BaseException, model_version: str = ""
+) -> BatchResult:
     """Account for every document of a batch that failed for good: error rows, retryable.
 
     Written as its own committed batch so the next run retries these documents.

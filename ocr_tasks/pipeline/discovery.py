@@ -108,7 +108,9 @@ def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) ->
         return Probe(ref, doc_id, None, 0, error_kind(exc), f"{type(exc).__name__}: {exc}")
 
 
-def probe_documents(store: ObjectStore, refs: Iterable[SourceRef], limits: LimitSettings) -> list[Probe]:
+def probe_documents(
+    store: ObjectStore, refs: Iterable[SourceRef], limits: LimitSettings
+) -> list[Probe]:
     return [probe_document(store, ref, limits) for ref in refs]
 
 

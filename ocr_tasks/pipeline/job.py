@@ -20,7 +20,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from ocr_tasks.lake.manifest import (
     DELETED,
     Manifest,
     UriSet,
+    digest,
     doc_done_elsewhere,
     load_manifest,
     vanished,
@@ -116,6 +117,7 @@ class RunState:
     swept: int = 0
     listed: UriSet | None = None  # every document uri of a complete listing (tombstones)
     tombstones: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # listing: what was passed over
 
     @property
     def ingest_date(self) -> str:
@@ -209,6 +211,7 @@ def candidate_waves(state: RunState) -> Iterator[list[SourceRef]]:
     """Source objects to probe, streamed from the listing in waves."""
     req = state.request
     store = open_store(req.source)
+    state.skipped = getattr(store, "skipped", {})  # filled as the listing goes
     complete = req.since is None and req.until is None and req.limit is None
     state.listed = UriSet() if complete else None
     refs = list_candidates(store, state.manifest.done_fingerprints, since=req.since,
@@ -248,6 +251,7 @@ def probe_chunk(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
     return probe_documents(open_store(source_uri), refs, LimitSettings())
 
 
+GAVE_UP = "gave_up"  # error kind of a document that failed in OCR_MAX_ATTEMPTS runs
 MAX_DEFERRED = 100_000  # documents of other runs remembered for the end-of-run check
 MIN_BATCH_PAGES = 8  # below this, per-batch overhead (task, canaries, files) dominates
 
@@ -266,7 +270,14 @@ def claim(state: RunState, probes: Iterable[Probe]) -> list[Probe]:
     assert state.claims is not None, "a run plans only while it holds its lease"
     taken: list[Probe] = []
     planned: list[Probe] = []
+    max_attempts = PipelineSettings().max_attempts
     for probe in sorted(probes, key=lambda p: p.ref.key):
+        failed_runs = state.manifest.retries.get(digest(probe.ref.fingerprint), 0)
+        if failed_runs >= max_attempts and not (probe.failed and not probe.retryable):
+            probe = replace(probe, pages=0, error_kind=GAVE_UP, retryable=False,
+                            error_message=f"failed in {failed_runs} runs (OCR_MAX_ATTEMPTS="
+                            f"{max_attempts}); not tried again. Last run: "
+                            f"{probe.error_message or 'see its batch_failed error rows'}")
         if probe.doc_id in state.claimed_uri:
             if state.claimed_uri[probe.doc_id] != probe.ref.uri and not probe.failed:
                 planned.append(as_duplicate(probe))  # same content twice in this run
@@ -407,6 +418,7 @@ class RunSummary:
     cer: float | None = None
     left_to_other_runs: int = 0  # documents another live run owns (it accounts for them)
     tombstones: int = 0  # source objects found gone
+    skipped: dict[str, int] = field(default_factory=dict)  # listing: link loops, dangling links
     verdict: Verdict | None = None  # quality of customer pages and of canaries, judged apart
 
     @property
@@ -417,6 +429,9 @@ class RunSummary:
         others = (f", {self.left_to_other_runs} documents left to other runs"
                   if self.left_to_other_runs else "")
         others += f", {self.tombstones} deleted from the source" if self.tombstones else ""
+        if self.skipped:
+            why = ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+            others += f", skipped in the listing: {why}"
         quality = f"; {self.verdict.describe()}" if self.verdict is not None else ""
         return (f"{self.status}: {self.documents} documents, {self.pages} pages, "
                 f"{self.errors} errors in {self.batches} batches ({self.failed_batches} failed)"
@@ -463,6 +478,7 @@ def _record_run(state: RunState) -> RunSummary:
         cer=cer,
         left_to_other_runs=sum(state.elsewhere.values()),
         tombstones=state.tombstones,
+        skipped=dict(state.skipped),
         verdict=verdict,
     )
     for owner, count in sorted(state.elsewhere.items()):

@@ -77,17 +77,21 @@ class BatchQuality:
         self.created_at = datetime.now(UTC)
         self.rows: list[dict[str, Any]] = []
         self._truth: dict[str, list[TruthPage] | None] = {}
+        # (doc id, message) of sidecars that could not be used: error rows of their own kind
+        self.sidecar_problems: list[tuple[str, str]] = []
         self._audit = AuditSampler(batch_id, settings.audit_pages)
 
-    def _sidecar(self, key: str) -> list[TruthPage] | None:
-        if key not in self._truth:  # once per document per batch
-            self._truth[key] = load_sidecar(self.store, key)
-        return self._truth[key]
+    def _sidecar(self, doc: SourceDocument) -> list[TruthPage] | None:
+        if doc.key not in self._truth:  # once per document per batch
+            problems: list[str] = []
+            self._truth[doc.key] = load_sidecar(self.store, doc.key, problems)
+            self.sidecar_problems.extend((doc.doc_id, message) for message in problems)
+        return self._truth[doc.key]
 
     def observe(self, doc: SourceDocument, image: PageImage, page: Page) -> None:
         """Score a customer page that has a sidecar; offer every page to the audit sample."""
         self._audit.offer(AuditPage(doc.doc_id, doc.uri, image, page))
-        truth = self._sidecar(doc.key)
+        truth = self._sidecar(doc)
         if truth is None:
             return
         if page.index >= len(truth):

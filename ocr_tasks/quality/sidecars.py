@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 __all__ = ["SIDECAR_PDF_DPI", "TruthPage", "load_sidecar"]
 
 
-def load_sidecar(store: Any, doc_key: str) -> list[TruthPage] | None:
+def load_sidecar(store: Any, doc_key: str,
+                 problems: list[str] | None = None) -> list[TruthPage] | None:
     """The document's truth pages, or None when it has no (readable) sidecar.
 
-    A malformed sidecar is logged and skipped: bad truth must not fail a customer batch.
+    A malformed sidecar is logged, described in ``problems`` and skipped: bad truth must
+    never fail a customer batch.
     """
     json_key, txt_key = sidecar_keys(doc_key)
     for key, parse in ((json_key, parse_funsd), (txt_key, parse_txt)):
@@ -32,4 +34,6 @@ def load_sidecar(store: Any, doc_key: str) -> list[TruthPage] | None:
             return parse(store.get(key))
         except CorruptInput as exc:
             log.warning("ignoring malformed sidecar %s: %s", store.uri(key), exc)
+            if problems is not None:
+                problems.append(f"sidecar {store.uri(key)} ignored: {exc.message}")
     return None

@@ -143,3 +143,30 @@ def test_balanced_batch_pages(total: int, configured: int, slots: int, expected:
     from ocr_tasks.pipeline.job import balanced_batch_pages
 
     assert balanced_batch_pages(total, configured, slots) == expected
+
+
+def test_a_document_failing_in_max_attempts_runs_gets_a_final_error(tmp_path: Path) -> None:
+    """A batch that crashes every time must not be retried forever: after OCR_MAX_ATTEMPTS
+    runs its documents get a final ``gave_up`` error instead of another try."""
+    from ocr_tasks.lake.rows import BatchContext, DocumentRow, ErrorRow
+    from ocr_tasks.lake.tables import Lake
+
+    (tmp_path / "src").mkdir()
+    lake_uri = str(tmp_path / "lake")
+    crashing = Probe(SourceRef("crash.pdf", str(tmp_path / "src/crash.pdf"), 100, T0), "c",
+                     "pdf", 2)
+    lake = Lake.open(lake_uri)
+    for run in range(3):
+        ctx = BatchContext(f"run-{run}", f"rrun{run}-b1-failed", "2026-01-01", "")
+        ref = crashing.ref
+        lake.write_batch(ctx, {
+            "documents": [DocumentRow("c", ref.uri, ref.size, 2, 0, 2, "error", "pdf", ref.mtime,
+                                      None, ctx.run_id, ctx.batch_id, "", T0)],
+            "errors": [ErrorRow("c", ref.uri, None, "batch_failed", "boom", True, ctx.run_id,
+                                ctx.batch_id, T0)],
+        })
+        state = start_run(IngestRequest(str(tmp_path / "src"), lake_uri), run_id=f"run-x{run}")
+        [planned] = claim(state, [crashing])
+        abandon_run(state)
+        assert (planned.error_kind == "gave_up") is (run == 2), run
+    assert not planned.retryable and "failed in 3 runs" in (planned.error_message or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -86,3 +87,19 @@ def test_denoise_removes_specks() -> None:
     image = np.full((20, 20, 3), 255, np.uint8)
     image[10, 10] = 0
     assert pre.denoise(image).min() == 255
+
+
+def test_an_unreadable_page_with_ink_is_not_a_confident_empty_page() -> None:
+    from ocr_tasks.document import Page
+
+    rng = np.random.default_rng(0)
+    blank = np.clip(rng.normal(235, 8, (2339, 1654)), 0, 255).astype(np.uint8)
+    tiny = blank.copy()
+    cv2.putText(tiny, "Claim number CLM-2025-0417 insured Maria Keller", (100, 300),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.35, 0, 1)  # about 4-pt text at 200 dpi
+    strip = blank.copy()
+    strip[1000, :] = 0
+    assert not pre.has_ink(blank) and pre.has_ink(tiny) and pre.has_ink(strip)
+    assert Page(0, 10, 10, 200.0).confidence == 1.0  # blank: nothing to doubt
+    unread = Page(0, 10, 10, 200.0, has_ink=True)
+    assert unread.confidence == 0.0 and Page.from_dict(unread.to_dict()).has_ink

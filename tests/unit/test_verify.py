@@ -43,8 +43,13 @@ def error(doc_id: str, batch: str, kind: str, page_: int | None = None,
                message=kind)
 
 
-def commit(lake: Lake, batch: str, docs: list[dict], pages: list[dict] = (),  # type: ignore[assignment]
-           errors: list[dict] = ()) -> None:  # type: ignore[assignment]
+def commit(
+    lake: Lake,
+    batch: str,
+    docs: list[dict],
+    pages: list[dict] = (),  # type: ignore[assignment]
+    errors: list[dict] = (),
+) -> None:  # type: ignore[assignment]
     ctx = BatchContext("r1", batch, DAY, "m1")
     lake.write_batch(ctx, {"documents": docs, "pages": list(pages), "errors": list(errors)})
 
@@ -127,10 +132,19 @@ def test_missing_pages_without_a_retry_are_lost(lake: Lake) -> None:
 
 
 def test_page_without_row_or_error(lake: Lake) -> None:
-    commit(lake, "b1", [doc("/s/a.pdf", "A", "b1", 0, 3, 3)], [page("A", 0, "b1"), page("A", 2, "b1")])
-    commit(lake, "b2", [doc("/s/b.pdf", "B", "b2", 0, 2, 2, status="partial")], [page("B", 0, "b2")],
-           errors=[error("B", "b2", "corrupt", page_=1)])
-    commit(lake, "b3", [doc("/s/c.pdf", "C", "b3", 0, 1, 1)], [page("C", 0, "b3"), page("C", 5, "b3")])
+    commit(
+        lake, "b1", [doc("/s/a.pdf", "A", "b1", 0, 3, 3)], [page("A", 0, "b1"), page("A", 2, "b1")]
+    )
+    commit(
+        lake,
+        "b2",
+        [doc("/s/b.pdf", "B", "b2", 0, 2, 2, status="partial")],
+        [page("B", 0, "b2")],
+        errors=[error("B", "b2", "corrupt", page_=1)],
+    )
+    commit(
+        lake, "b3", [doc("/s/c.pdf", "C", "b3", 0, 1, 1)], [page("C", 0, "b3"), page("C", 5, "b3")]
+    )
     report = verify_lake(lake)
     assert sorted((p.kind, p.detail.split(":")[-1].strip()) for p in report.problems) == [
         ("orphan_rows", "pages 5 have no documents row"),
@@ -150,7 +164,9 @@ def test_commit_integrity(lake: Lake) -> None:
     lake.store.delete(data_key("pages", DAY, "b1"))
     lake.store.put(data_key("pages", DAY, "b2"), parquet("pages", [page("B", 0, "b2")]))
     lake.store.put(data_key("pages", DAY, "b3"), parquet("pages", [page("C", 0, "b3")]))
-    lake.write_batch(BatchContext("r1", "b4", DAY, "m1"), {"batches": [row("batches", batch_id="b4")]})
+    lake.write_batch(
+        BatchContext("r1", "b4", DAY, "m1"), {"batches": [row("batches", batch_id="b4")]}
+    )
     lake.store.delete(data_key("batches", DAY, "b4"))  # every table's file counts, not just pages
     report = verify_lake(lake)
     assert sorted((p.kind, p.subject) for p in report.problems) == [

@@ -1,0 +1,65 @@
+"""Inputs found by trying the product as a new user would: none may stop a run or take an
+innocent document with it. All through the real flow, outcomes checked in the lake."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ocr_tasks.io.storage import open_store
+from ocr_tasks.lake.tables import Lake
+from ocr_tasks.lake.verify import verify_lake
+from tests.faults import no_canaries, run_flow_in_process
+from tests.integration.conftest import text_page, write_document
+
+pytestmark = pytest.mark.usefixtures("prefect_api", "no_canaries")
+__all__ = ["no_canaries"]
+
+
+def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
+    src, lake_dir = tmp_path / "in", tmp_path / "lake"
+    write_document(src, "claims/ok.png", [["Claim CLM-7"]])
+    # a name that is not UTF-8, as old Windows shares deliver them
+    raw = os.path.join(os.fsencode(src / "claims"), b"Schr\xf6der_scan.png")
+    text_page(["Claim CLM-8"]).save(raw.decode("utf-8", "surrogateescape"), dpi=(150, 150))
+    # a sidecar that is JSON but not an annotation, next to a good document
+    write_document(src, "claims/with truth.png", [["Claim CLM-9"]])
+    (src / "claims/with truth.gt.json").write_text("[]")
+    # a linked folder (followed) and a link loop (skipped)
+    write_document(tmp_path / "elsewhere", "letter.png", [["Letter L-1"]])
+    os.symlink(tmp_path / "elsewhere", src / "linked")
+    os.symlink(src, src / "claims/loop")
+    # a phone photo in HEIC
+    (src / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+                                        + bytes(200))
+    # text far too small to read, and a blank page
+    tiny = np.full((1400, 1000), 235, np.uint8)
+    tiny[700, 50:950] = 0  # a 1-pixel rule
+    Image.fromarray(tiny).save(src / "strip.png", dpi=(150, 150))
+    Image.fromarray(np.full((1400, 1000), 240, np.uint8)).save(src / "blank.png", dpi=(150, 150))
+
+    state = run_flow_in_process(str(src), str(lake_dir))
+    assert state.is_completed(), state.message
+    lake = Lake.open(str(lake_dir))
+    docs = {Path(d["source_uri"]).name: d for d in lake.read_table("documents").to_pylist()}
+    assert docs["Schr\\xf6der_scan.png"]["status"] == "ok"  # name kept, escaped losslessly
+    assert docs["with truth.png"]["status"] == "ok" and docs["ok.png"]["status"] == "ok"
+    assert docs["letter.png"]["status"] == "ok"  # through the linked folder
+    assert docs["IMG_0001.HEIC"]["status"] == "error"
+    errors = {(Path(e["source_uri"]).name, e["kind"]): e for e in
+              lake.read_table("errors").to_pylist()}
+    assert "HEIC/HEIF image" in errors[("IMG_0001.HEIC", "unsupported")]["message"]
+    bad = errors[("with truth.png", "bad_sidecar")]
+    assert not bad["retryable"] and bad["page"] is None and "with truth.gt.json" in bad["message"]
+    pages = {d["doc_id"]: d for d in lake.read_table("pages").to_pylist()}
+    strip = pages[docs["strip.png"]["doc_id"]]
+    blank = pages[docs["blank.png"]["doc_id"]]
+    assert strip["text"] == "" and strip["confidence"] == 0.0 and strip["needs_review"]
+    assert blank["text"] == "" and blank["confidence"] == 1.0 and not blank["needs_review"]
+    report = verify_lake(lake, open_store(str(src)))
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.documents == 7
