@@ -1,8 +1,13 @@
 """Document file -> page images, one page at a time, with stable error kinds.
 
 Formats are recognised by their magic bytes, never by the file name, because archives are full
-of misnamed files. Pages are rendered lazily so an 800-page PDF never sits in memory, and every
-page is checked against the pixel limit *before* it is rendered or decoded.
+of misnamed files; this module is the one owner of that sniffing. Accepted: PDF, TIFF, PNG, JPEG
+and HEIC/HEIF phone photos (decoded by pillow-heif's Pillow opener: the primary image is the one
+page, turned upright by its orientation). Well-known formats we do not read (office files,
+archives, GIF, WebP, AVIF, video, ...) are named in the error by their magic number; anything
+else is "unknown format" with its first bytes. Pages are rendered lazily so an 800-page PDF
+never sits in memory, and every page is checked against the pixel limit *before* it is
+rendered or decoded.
 
 Error policy (what the batch runner records):
 
@@ -12,8 +17,8 @@ Error policy (what the batch runner records):
   unopenable file.
 * Page-level faults of multi-page documents are yielded as :class:`PageFailure` in page order,
   and the document goes on: a page over the pixel limit (``TooLarge``), a page no renderer can
-  draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG is its
-  only page, so its faults raise; a TIFF whose frames are *all* undecodable raises
+  draw (``CorruptInput``), a renderer timeout (``RenderTimeout``). Exceptions: a PNG/JPEG/HEIF is
+  its only page, so its faults raise; a TIFF whose frames are *all* undecodable raises
   ``CorruptInput``; a TIFF whose first frame PIL itself refuses as a decompression bomb (more
   than twice the pixel limit) raises ``TooLarge``.
 
@@ -50,7 +55,8 @@ from ocr_tasks.page_image import PageImage
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("pdf", "tiff", "png", "jpeg")
+FORMATS = ("pdf", "tiff", "png", "jpeg", "heif")
+IMAGE_FORMATS = ("tiff", "png", "jpeg", "heif")  # decoded by Pillow (HEIF through pillow-heif)
 
 # PDFium is not thread-safe: one call at a time per process (never held across a yield).
 _PDFIUM_LOCK = threading.RLock()
@@ -85,13 +91,63 @@ _KNOWN_OTHER: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"),
     (b"%!PS", "PostScript file"),
     (b"AT&TFORM", "DjVu document"),
+    (b"8BPS", "Photoshop document (PSD)"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!\x1a\x07", "RAR archive"),
+    (b"\xff\x0a", "JPEG XL image"),
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "JPEG XL image"),
+    (b"\xc5\xd0\xd3\xc6", "EPS file"),
 )
-_HEIF = "HEIC/HEIF image (a phone photo format): export it as JPEG or PDF"
-_ISO_BRANDS = {
-    "heic": _HEIF, "heix": _HEIF, "hevc": _HEIF, "heim": _HEIF, "heis": _HEIF, "mif1": _HEIF,
-    "msf1": _HEIF, "avif": "AVIF image: export it as JPEG, PNG or PDF",
-    "isom": "MP4 video", "mp41": "MP4 video", "mp42": "MP4 video", "qt  ": "QuickTime video",
-}
+# ISO base media files (``....ftyp<major brand>...<compatible brands>``): HEIC/HEIF photos are
+# read (pillow-heif); the others are named. AVIF comes first: it also lists the generic mif1.
+_HEIF_BRANDS = frozenset({"heic", "heix", "heim", "heis", "hevc", "hevx", "hevm", "hevs",
+                          "mif1", "msf1", "mif2"})
+_ISO_OTHER = (
+    (frozenset({"avif", "avis"}), "AVIF image: export it as JPEG, PNG or PDF"),
+    (frozenset({"qt  "}), "QuickTime video"),
+    (frozenset({"isom", "iso2", "mp41", "mp42", "avc1", "M4V ", "3gp4", "3gp5"}), "MP4 video"),
+)
+HEIF_UNSUPPORTED = "HEIC/HEIF image: not supported"
+
+
+def _iso_brands(head: bytes) -> list[str] | None:
+    """Major brand, then compatible brands, of an ISO base media file; None if it is not one."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    end = min(len(head), max(16, int.from_bytes(head[:4], "big")))
+    raw = [head[8:12]] + [head[i:i + 4] for i in range(16, end - 3, 4)]
+    return [b.decode("latin-1") for b in raw]
+
+
+def _iso_format(brands: list[str], label: str) -> str:
+    for known, what in _ISO_OTHER:
+        if known.intersection(brands):
+            raise UnsupportedInput(f"{label}: unsupported input: {what}")
+    if _HEIF_BRANDS.intersection(brands):
+        if heif_decoder():
+            return "heif"
+        raise UnsupportedInput(f"{label}: {HEIF_UNSUPPORTED} (pillow-heif is not installed): "
+                               "export it as JPEG or PDF")
+    raise UnsupportedInput(f"{label}: unsupported input: ISO media file (brand {brands[0]!r})")
+
+
+_HEIF_READY: bool | None = None
+
+
+def heif_decoder() -> bool:
+    """Register pillow-heif's Pillow opener, once per process; False when it is missing."""
+    global _HEIF_READY
+    if _HEIF_READY is None:
+        try:
+            import pillow_heif
+        except ImportError:
+            log.warning("pillow-heif is not installed: HEIC/HEIF photos are refused")
+            _HEIF_READY = False
+        else:
+            pillow_heif.register_heif_opener()
+            _HEIF_READY = True
+    return _HEIF_READY
 
 
 def sniff_format(path: Path, name: str = "") -> str:
@@ -112,10 +168,9 @@ def sniff_format(path: Path, name: str = "") -> str:
     for magic, what in _KNOWN_OTHER:
         if head.startswith(magic):
             raise UnsupportedInput(f"{label}: unsupported input: {what}")
-    if head[4:8] == b"ftyp":  # ISO base media: HEIC/HEIF/AVIF photos, MP4/MOV video
-        brand = head[8:12].decode("latin-1")
-        what = _ISO_BRANDS.get(brand, f"ISO media file (brand {brand!r})")
-        raise UnsupportedInput(f"{label}: unsupported input: {what}")
+    brands = _iso_brands(head)  # HEIC/HEIF/AVIF photos, MP4/MOV video
+    if brands is not None:
+        return _iso_format(brands, label)
     if _looks_like_text(head):
         raise UnsupportedInput(f"{label}: unsupported input: text file, not a scanned document")
     raise UnsupportedInput(
@@ -170,7 +225,7 @@ def page_count(path: Path, limits: LimitSettings, fmt: str | None = None, *,
     if fmt == "tiff":
         with _OpenImage(path, limits, label) as im:
             return _check_pages(_frame_count(im, label), limits, label)
-    if fmt in ("png", "jpeg"):
+    if fmt in ("png", "jpeg", "heif"):
         return 1
     raise UnsupportedInput(f"{label}: unsupported format {fmt!r}")
 
@@ -197,7 +252,7 @@ def iter_pages(
     _check_bytes(path, limits, label)
     if fmt == "pdf":
         yield from _iter_pdf(path, dpi, limits, start, stop, label)
-    elif fmt in ("tiff", "png", "jpeg"):
+    elif fmt in IMAGE_FORMATS:
         yield from _iter_image(path, limits, start, stop, label)
     else:
         raise UnsupportedInput(f"{label}: unsupported format {fmt!r}")
@@ -445,6 +500,7 @@ class _OpenImage:
         self.im: Image.Image | None = None
 
     def __enter__(self) -> Image.Image:
+        heif_decoder()  # a HEIC photo opens like any other image
         # PIL raises DecompressionBombError above 2x this; we check each frame ourselves too.
         # Scoped, not left set: the limit is ours, other code in the process keeps PIL's own.
         previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, self.limits.max_pixels
@@ -476,7 +532,7 @@ def _frame_count(im: Image.Image, label: str) -> int:
 def _iter_image(
     path: Path, limits: LimitSettings, start: int, stop: int | None, label: str
 ) -> Iterator[PageImage | PageFailure]:
-    """PNG/JPEG (one page: its faults are the document's, so they raise) or TIFF (one page
+    """PNG/JPEG/HEIF (one page: its faults are the document's, so they raise) or TIFF (one page
     per frame: a bad frame is a :class:`PageFailure` once the file has shown a good frame)."""
     with _OpenImage(path, limits, label) as im:
         if im.format != "TIFF":

@@ -15,6 +15,7 @@ from ocr_tasks.lake.tables import Lake
 from ocr_tasks.lake.verify import verify_lake
 from tests.faults import no_canaries, run_flow_in_process
 from tests.integration.conftest import text_page, write_document
+from tests.unit.test_input_formats import heic_photo
 
 pytestmark = pytest.mark.usefixtures("prefect_api", "no_canaries")
 __all__ = ["no_canaries"]
@@ -33,9 +34,10 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     write_document(tmp_path / "elsewhere", "letter.png", [["Letter L-1"]])
     os.symlink(tmp_path / "elsewhere", src / "linked")
     os.symlink(src, src / "claims/loop")
-    # a phone photo in HEIC
-    (src / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
-                                        + bytes(200))
+    # a phone photo in HEIC, stored sideways with the EXIF orientation that turns it upright;
+    # a phone video next to it
+    heic_photo(src / "IMG_0001.HEIC", text_page(["Claim CLM-10"]).rotate(90, expand=True), 6)
+    (src / "IMG_0002.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  " + bytes(200))
     # text far too small to read, and a blank page
     tiny = np.full((1400, 1000), 235, np.uint8)
     tiny[700, 50:950] = 0  # a 1-pixel rule
@@ -49,17 +51,20 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     assert docs["Schr\\xf6der_scan.png"]["status"] == "ok"  # name kept, escaped losslessly
     assert docs["with truth.png"]["status"] == "ok" and docs["ok.png"]["status"] == "ok"
     assert docs["letter.png"]["status"] == "ok"  # through the linked folder
-    assert docs["IMG_0001.HEIC"]["status"] == "error"
+    assert docs["IMG_0001.HEIC"]["status"] == "ok" and docs["IMG_0001.HEIC"]["format"] == "heif"
+    assert docs["IMG_0002.MOV"]["status"] == "error"
     errors = {(Path(e["source_uri"]).name, e["kind"]): e for e in
               lake.read_table("errors").to_pylist()}
-    assert "HEIC/HEIF image" in errors[("IMG_0001.HEIC", "unsupported")]["message"]
+    assert "QuickTime video" in errors[("IMG_0002.MOV", "unsupported")]["message"]
     bad = errors[("with truth.png", "bad_sidecar")]
     assert not bad["retryable"] and bad["page"] is None and "with truth.gt.json" in bad["message"]
     pages = {d["doc_id"]: d for d in lake.read_table("pages").to_pylist()}
+    photo = pages[docs["IMG_0001.HEIC"]["doc_id"]]
+    assert "CLM-10" in photo["text"] and (photo["width"], photo["height"]) == (1000, 700)
     strip = pages[docs["strip.png"]["doc_id"]]
     blank = pages[docs["blank.png"]["doc_id"]]
     assert strip["text"] == "" and strip["confidence"] == 0.0 and strip["needs_review"]
     assert blank["text"] == "" and blank["confidence"] == 1.0 and not blank["needs_review"]
     report = verify_lake(lake, open_store(str(src)))
     assert report.ok, [str(p) for p in report.problems]
-    assert report.documents == 7
+    assert report.documents == 8
