@@ -22,7 +22,7 @@ from ocr_tasks.core.errors import OcrPipelineError, RunFailed
 from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.pipeline import job
 from ocr_tasks.pipeline.batch import BatchResult, record_batch_failure, run_batch
-from ocr_tasks.pipeline.discovery import Probe
+from ocr_tasks.pipeline.discovery import Probe, chunk_failed, probe_alone
 from ocr_tasks.pipeline.planning import BatchSpec
 
 
@@ -49,6 +49,32 @@ def probe_documents(source: str, refs: list[SourceRef]) -> list[Probe]:
       retry_delay_seconds=[5, 30, 120], retry_condition_fn=retry_if_transient)
 def ocr_batch(spec: BatchSpec) -> BatchResult:
     return run_batch(spec)
+
+
+def probe_wave(request: job.IngestRequest, wave: list[SourceRef]) -> list[Probe]:
+    """Probe a wave in chunks, at most ``max_in_flight`` at once. A chunk whose task fails for
+    good is probed again one document per task (a file that kills its worker must not take
+    its neighbours with it); what still fails becomes retryable error probes, never a failed
+    run."""
+    logger = get_run_logger()
+    probes: list[Probe] = []
+    chunks = list(job.chunked(wave, request.probe_chunk))
+    while chunks:
+        alone: list[list[SourceRef]] = []
+        for chunk, future in job.bounded(chunks, partial(probe_documents.submit, request.source),
+                                         as_completed, request.max_in_flight):
+            try:
+                probes.extend(future.result())
+            except Exception as exc:  # noqa: BLE001 - only this chunk's documents are affected
+                if probe_alone(chunk, exc):
+                    logger.warning("probe task for %d documents failed (%s); probing them one "
+                                   "by one", len(chunk), exc)
+                    alone.extend([ref] for ref in chunk)
+                else:
+                    logger.error("probe task failed for %d documents: %s", len(chunk), exc)
+                    probes.extend(chunk_failed(chunk, exc))
+        chunks = alone
+    return probes
 
 
 def run_batches(state: job.RunState, specs: list[BatchSpec], gpu: bool) -> None:
@@ -78,16 +104,7 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
     logger.info("run %s: %s -> %s", state.run_id, request.source, request.lake)
     try:
         for wave in job.candidate_waves(state):
-            probes: list[Probe] = []
-            chunks = job.chunked(wave, request.probe_chunk)
-            for _, future in job.bounded(
-                chunks,
-                lambda c: probe_documents.submit(request.source, c),
-                as_completed,
-                request.max_in_flight,
-            ):
-                probes.extend(future.result())
-            run_batches(state, job.plan_wave(state, probes), gpu)
+            run_batches(state, job.plan_wave(state, probe_wave(request, wave)), gpu)
         # documents of runs that stopped heart-beating: ours once their leases expire
         run_batches(state, job.plan_wave(state, job.await_deferred(state)), gpu)
     except BaseException:

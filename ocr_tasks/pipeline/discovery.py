@@ -8,6 +8,10 @@ Discovery is split in two so it scales to millions of objects:
    to compute its content hash (the document id, so renamed or re-uploaded files are
    recognised) and its page count (needed to plan batches of pages). A document that cannot
    be probed becomes a probe carrying the error, so it ends up as an error row, never lost.
+   Whatever goes wrong probing one document is that document's error, never its chunk's; a
+   probe task that fails for good anyway (a worker killed by a parser crash, storage down
+   after its retries) costs only its own documents: :func:`chunk_failed` turns them into
+   retryable error probes, and the run goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ocr_tasks.core.config import LimitSettings
-from ocr_tasks.core.errors import OcrPipelineError, TooLarge, error_kind
+from ocr_tasks.core.errors import (
+    OcrPipelineError,
+    StorageError,
+    StorageUnreachable,
+    TooLarge,
+    error_kind,
+    is_retryable,
+)
 from ocr_tasks.io.storage import ObjectStore, file_content_id
 from ocr_tasks.lake.sources import Fingerprint, SourceRef, is_document_key, source_ref
 
@@ -87,7 +98,6 @@ def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) ->
     Storage faults that are not about this object (endpoint down) propagate, so the task
     is retried instead of every document being marked unreadable.
     """
-    from ocr_tasks.core.errors import StorageUnreachable
     from ocr_tasks.io import rasterize
 
     doc_id = placeholder_doc_id(ref.uri)
@@ -111,7 +121,39 @@ def probe_document(store: ObjectStore, ref: SourceRef, limits: LimitSettings) ->
 def probe_documents(
     store: ObjectStore, refs: Iterable[SourceRef], limits: LimitSettings
 ) -> list[Probe]:
-    return [probe_document(store, ref, limits) for ref in refs]
+    """Probe a chunk; a fault of one document (even outside ``probe_document``'s own guard)
+    is that document's error probe. Only an unreachable store stops the chunk (retried)."""
+    probes = []
+    for ref in refs:
+        try:
+            probes.append(probe_document(store, ref, limits))
+        except StorageUnreachable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded as this document's error row
+            log.exception("probe of %s failed unexpectedly", ref.uri)
+            probes.append(Probe(ref, placeholder_doc_id(ref.uri), None, 0, error_kind(exc),
+                                f"{type(exc).__name__}: {exc}", is_retryable(exc)))
+    return probes
+
+
+def probe_alone(refs: list[SourceRef], exc: BaseException) -> bool:
+    """Whether the documents of a probe task that failed for good are worth probing again
+    one per task: yes, unless the fault is the store's (it would fail each alike) or the task
+    held one document already."""
+    return len(refs) > 1 and not isinstance(exc, StorageError)
+
+
+PROBE_FAILED = "batch_failed"  # kind of the documents of a probe task that failed for good
+
+
+def chunk_failed(refs: Iterable[SourceRef], exc: BaseException) -> list[Probe]:
+    """The documents of a probe task that failed after its retries: each becomes a retryable
+    error probe (kind ``batch_failed``, or the fault's own kind such as ``storage_unreachable``),
+    so they get error rows, the next run probes them again, and ``OCR_MAX_ATTEMPTS`` failed
+    runs end in ``gave_up``. Documents of other chunks are not touched."""
+    kind = error_kind(exc) if error_kind(exc) != "internal" else PROBE_FAILED
+    message = f"probe task failed: {type(exc).__name__}: {exc}"
+    return [Probe(ref, placeholder_doc_id(ref.uri), None, 0, kind, message, True) for ref in refs]
 
 
 def as_duplicate(probe: Probe) -> Probe:

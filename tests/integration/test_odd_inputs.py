@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from ocr_tasks.io.storage import open_store
+from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.lake.verify import verify_lake
+from ocr_tasks.pipeline import job
+from ocr_tasks.pipeline.discovery import Probe
 from tests.faults import no_canaries, run_flow_in_process
 from tests.integration.conftest import text_page, write_document
 from tests.unit.test_input_formats import heic_photo
@@ -68,3 +72,51 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     report = verify_lake(lake, open_store(str(src)))
     assert report.ok, [str(p) for p in report.problems]
     assert report.documents == 8
+
+
+def test_a_file_that_kills_its_probe_task_costs_only_itself_then_is_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe task that dies (a parser crash kills the worker: KilledWorker) must not fail
+    the run nor its chunk's other documents; after OCR_MAX_ATTEMPTS failed runs the file gets
+    a final gave_up row."""
+    src, lake_dir = tmp_path / "in", tmp_path / "lake"
+    for name in ("a.png", "poison.png", "z.png"):
+        write_document(src, name, [[f"Claim {name[0].upper()}-17"]])
+    real = job.probe_chunk
+
+    def dies_on_poison(source_uri: str, refs: list[SourceRef]) -> list[Probe]:
+        if any(ref.key == "poison.png" for ref in refs):
+            raise RuntimeError("worker killed while probing")  # as KilledWorker reaches the flow
+        return real(source_uri, refs)
+
+    monkeypatch.setattr(job, "probe_chunk", dies_on_poison)
+    monkeypatch.setenv("OCR_MAX_ATTEMPTS", "2")
+
+    def outcome() -> tuple[dict[str, str], dict[str, list[tuple[str, bool]]], Any]:
+        lake = Lake.open(str(lake_dir))
+        final: dict[str, str] = {}
+        for d in sorted(lake.read_table("documents").to_pylist(), key=lambda d: d["ingested_at"]):
+            final[Path(d["source_uri"]).name] = d["status"]
+        errors: dict[str, list[tuple[str, bool]]] = {}
+        for e in sorted(lake.read_table("errors").to_pylist(), key=lambda e: e["occurred_at"]):
+            errors.setdefault(Path(e["source_uri"]).name, []).append((e["kind"], e["retryable"]))
+        return final, errors, verify_lake(lake, open_store(str(src)))
+
+    assert run_flow_in_process(str(src), str(lake_dir)).is_completed()
+    docs, errors, report = outcome()
+    assert docs == {"a.png": "ok", "poison.png": "error", "z.png": "ok"}  # its chunk-mates too
+    assert errors == {"poison.png": [("batch_failed", True)]}
+    assert report.ok and (report.processed, report.pending_retry) == (2, 1), report.describe()
+
+    assert run_flow_in_process(str(src), str(lake_dir)).is_completed()  # failed run 2 of 2
+    assert run_flow_in_process(str(src), str(lake_dir)).is_completed()  # gives up
+    docs, errors, report = outcome()
+    assert errors["poison.png"] == [("batch_failed", True)] * 2 + [("gave_up", False)]
+    [gave_up] = [e for e in Lake.open(str(lake_dir)).read_table("errors").to_pylist()
+                 if e["kind"] == "gave_up"]
+    assert "failed in 2 runs (OCR_MAX_ATTEMPTS=2)" in gave_up["message"]
+    assert "probe task failed: RuntimeError: worker killed" in gave_up["message"]
+    assert report.ok and (report.processed, report.errored, report.pending_retry) == (2, 1, 0)
+    again = run_flow_in_process(str(src), str(lake_dir))
+    assert again.result().documents == 0  # nothing left to try
