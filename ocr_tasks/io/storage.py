@@ -16,7 +16,7 @@ import tempfile
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +51,19 @@ def escape_undecodable(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+DANGLING_LINK = "dangling link"
+UNREADABLE_FOLDER = "unreadable folder"
+# Listing skips that may hide documents: a dangling link may be a disk not mounted tonight,
+# an unreadable folder may be a permission changed for an hour.
+HIDING_SKIPS = frozenset({DANGLING_LINK, UNREADABLE_FOLDER})
+
+
+def listing_complete(skipped: Mapping[str, int]) -> bool:
+    """Whether a listing with these skips (``LocalStore.skipped``) saw every document the
+    source may hold, so that objects missing from it may be taken as deleted."""
+    return not any(skipped.get(why) for why in HIDING_SKIPS)
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -153,7 +166,17 @@ class ObjectStore(ABC):
 
 
 class LocalStore(ObjectStore):
-    """A folder. The folder is created on the first write, so a missing folder lists empty."""
+    """A folder. The folder is created on the first write, so a missing folder lists empty.
+
+    Listing follows symbolic links, to files and to folders alike (archives are often put
+    together from links to other disks). A folder reached again along its own path (a link
+    loop, by device and inode) is skipped; so are a dangling link, a subfolder that cannot be
+    read, and anything that is not a regular file. Each skip is logged as a warning and
+    counted in :attr:`skipped` (reason -> count, filled as the listing goes). Skips that may
+    hide documents (:data:`HIDING_SKIPS`: a dangling link may be a disk not mounted tonight)
+    make the listing incomplete (:func:`listing_complete`), so no one concludes from it that
+    documents were deleted. An unreadable root still fails the listing.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().absolute()
@@ -176,8 +199,8 @@ class LocalStore(ObjectStore):
             if info.key.startswith(prefix):
                 yield info
 
-    def _walk(self, folder: Path, base: str,
-              seen: frozenset[tuple[int, int]] = frozenset()) -> Iterator[ObjectInfo]:
+    def _walk(self, folder: Path, base: str, seen: frozenset[tuple[int, int]] = frozenset(),
+              top: bool = True) -> Iterator[ObjectInfo]:
         """Depth-first in S3 key order: a folder ``a`` sorts as ``a/`` among its siblings.
 
         Symbolic links are followed, to files and to folders alike; a folder reached again
@@ -196,21 +219,30 @@ class LocalStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError):
             return
         except OSError as e:
+            if not top:  # one unreadable subfolder must not stop the listing of the rest
+                self._skip(UNREADABLE_FOLDER, folder, f" ({e.strerror or e})")
+                return
             raise StorageError(f"cannot list {folder}: {e.strerror or e}") from e
         for name in names:
             if name.endswith("/"):
                 sub = folder / name[:-1]
-                st = os.stat(sub)
+                try:
+                    st = os.stat(sub)
+                except FileNotFoundError:
+                    continue  # vanished since the listing
+                except OSError as e:
+                    self._skip(UNREADABLE_FOLDER, sub, f" ({e.strerror or e})")
+                    continue
                 if (st.st_dev, st.st_ino) in seen:
                     self._skip("link loop", sub)
                     continue
-                yield from self._walk(sub, f"{base}{name}", seen)
+                yield from self._walk(sub, f"{base}{name}", seen, top=False)
                 continue
             try:
                 st = os.stat(folder / name)  # follows symlinks to files
             except OSError:
                 if os.path.islink(folder / name):
-                    self._skip("dangling link", folder / name)
+                    self._skip(DANGLING_LINK, folder / name)
                 continue  # or vanished since the listing
             if not stat.S_ISREG(st.st_mode):
                 self._skip("not a regular file", folder / name)
@@ -218,9 +250,9 @@ class LocalStore(ObjectStore):
             mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
             yield ObjectInfo(f"{base}{name}", st.st_size, mtime, None)
 
-    def _skip(self, why: str, path: Path) -> None:
+    def _skip(self, why: str, path: Path, detail: str = "") -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
-        log.warning("skipped %s: %s", why, escape_undecodable(str(path)))
+        log.warning("skipped %s: %s%s", why, escape_undecodable(str(path)), detail)
 
     def get(self, key: str) -> bytes:
         path = self._path(key)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ocr_tasks.core.config import LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import InputError, OcrPipelineError
-from ocr_tasks.io.storage import open_store
+from ocr_tasks.io.storage import listing_complete, open_store
 from ocr_tasks.lake.claims import Claims, Outcome
 from ocr_tasks.lake.leases import RunLease, check_lease, lease_key, live_leases, read_lease
 from ocr_tasks.lake.maintenance import maybe_checkpoint
@@ -227,6 +227,10 @@ def record_tombstones(state: RunState) -> int:
     """After a complete listing: a ``deleted`` documents row for every source object the
     lake holds (latest version not yet a tombstone) that the listing no longer has."""
     if state.listed is None:
+        return 0
+    if not listing_complete(state.skipped):
+        log.warning("no tombstones this run: the listing skipped what may hold documents (%s)",
+                    ", ".join(f"{n} {why}" for why, n in sorted(state.skipped.items())))
         return 0
     lake = Lake.open(state.request.lake)
     prefix = open_store(state.request.source).root_uri + "/"

@@ -73,6 +73,14 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     assert report.ok, [str(p) for p in report.problems]
     assert report.documents == 8
 
+    # the next night the linked disk is not mounted: its documents are not taken as deleted
+    os.rename(tmp_path / "elsewhere", tmp_path / "unmounted")
+    night = run_flow_in_process(str(src), str(lake_dir))
+    assert night.is_completed(), night.message
+    assert night.result().skipped == {"dangling link": 1, "link loop": 1}
+    assert "skipped in the listing: 1 dangling link, 1 link loop" in night.result().describe()
+    assert "deleted" not in {d["status"] for d in lake.read_table("documents").to_pylist()}
+
 
 def test_a_file_that_kills_its_probe_task_costs_only_itself_then_is_given_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
