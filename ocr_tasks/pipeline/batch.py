@@ -27,7 +27,7 @@ from ocr_tasks.core.errors import (
     is_retryable,
 )
 from ocr_tasks.document import Page
-from ocr_tasks.io.storage import ObjectStore, file_content_id, open_store
+from ocr_tasks.io.storage import ObjectStore, escape_undecodable, file_content_id, open_store
 from ocr_tasks.lake.leases import check_lease
 from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
 from ocr_tasks.lake.tables import Lake
@@ -268,9 +268,11 @@ def recognize_safely(
 
 def error_record(item: WorkItem, page: int | None, kind: str, message: str, retryable: bool,
                  ctx: BatchContext, now: datetime) -> ErrorRow:
-    """A row of the ``errors`` table."""
-    return ErrorRow(item.probe.doc_id, item.probe.ref.uri, page, kind, message, retryable,
-                    ctx.run_id, ctx.batch_id, now)
+    """A row of the ``errors`` table. Messages name files, whose names may hold bytes that
+    are not UTF-8 (a sidecar's path, a parser's text): escaped here, the one door to the lake,
+    as in ``source_uri`` (a Parquet string that cannot be encoded fails the whole batch)."""
+    return ErrorRow(item.probe.doc_id, item.probe.ref.uri, page, kind,
+                    escape_undecodable(message), retryable, ctx.run_id, ctx.batch_id, now)
 
 
 def document_row(

@@ -31,6 +31,8 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     # a name that is not UTF-8, as old Windows shares deliver them
     raw = os.path.join(os.fsencode(src / "claims"), b"Schr\xf6der_scan.png")
     text_page(["Claim CLM-8"]).save(raw.decode("utf-8", "surrogateescape"), dpi=(150, 150))
+    with open(raw.replace(b".png", b".gt.json"), "w") as f:  # with a sidecar that is no annotation
+        f.write("[]")
     # a sidecar that is JSON but not an annotation, next to a good document
     write_document(src, "claims/with truth.png", [["Claim CLM-9"]])
     (src / "claims/with truth.gt.json").write_text("[]")
@@ -60,6 +62,8 @@ def test_odd_inputs_end_as_rows_and_the_run_completes(tmp_path: Path) -> None:
     errors = {(Path(e["source_uri"]).name, e["kind"]): e for e in
               lake.read_table("errors").to_pylist()}
     assert "QuickTime video" in errors[("IMG_0002.MOV", "unsupported")]["message"]
+    odd_truth = errors[("Schr\\xf6der_scan.png", "bad_sidecar")]["message"]
+    assert "Schr\\xf6der_scan.gt.json" in odd_truth  # the message escapes the name too
     bad = errors[("with truth.png", "bad_sidecar")]
     assert not bad["retryable"] and bad["page"] is None and "with truth.gt.json" in bad["message"]
     pages = {d["doc_id"]: d for d in lake.read_table("pages").to_pylist()}

@@ -1,8 +1,10 @@
-"""Probing: a fault of one document is that document's error probe, never its chunk's; a probe
-task that fails for good costs only its own documents."""
+"""A fault of one document stays that document's: in probing (its own error probe, never its
+chunk's; a probe task that fails for good costs only its own documents) and in its error rows
+(a message naming a file that is not UTF-8 must not fail the batch's Parquet write)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,8 +13,11 @@ import pytest
 from ocr_tasks.core.config import LimitSettings
 from ocr_tasks.core.errors import StorageError, StorageUnreachable, Unreadable
 from ocr_tasks.io.storage import LocalStore, ObjectStore
+from ocr_tasks.lake.rows import BatchContext
+from ocr_tasks.lake.schema import rows_to_table
 from ocr_tasks.lake.sources import SourceRef
 from ocr_tasks.pipeline import discovery
+from ocr_tasks.pipeline.batch import error_record
 from ocr_tasks.pipeline.discovery import (
     Probe,
     chunk_failed,
@@ -20,6 +25,7 @@ from ocr_tasks.pipeline.discovery import (
     probe_alone,
     probe_documents,
 )
+from ocr_tasks.pipeline.planning import WorkItem
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -76,3 +82,13 @@ def test_only_chunks_that_may_hold_one_bad_file_are_probed_again_one_by_one() ->
     assert not probe_alone(two[:1], RuntimeError("KilledWorker"))  # already alone
     for fault in (StorageError("503"), StorageUnreachable("down"), Unreadable("403")):
         assert not probe_alone(two, fault)  # the store's fault: each would fail alike
+
+
+def test_an_error_message_naming_a_non_utf8_file_is_escaped_and_writable() -> None:
+    probe = Probe(ref("Schr\\xf6der_scan.png"), "d1", "png", 1)
+    sidecar = os.fsdecode(b"/src/Schr\xf6der_scan.gt.json")  # as LocalStore.uri gives it
+    row = error_record(WorkItem(probe, 0, 1), None, "bad_sidecar",
+                       f"sidecar {sidecar} ignored: not a FUNSD annotation", False,
+                       BatchContext("r1", "b1", "2026-01-01", "m"), T0)
+    assert row.message == "sidecar /src/Schr\\xf6der_scan.gt.json ignored: not a FUNSD annotation"
+    assert rows_to_table("errors", [row.to_dict()]).num_rows == 1
