@@ -48,6 +48,8 @@ def run_report(args: argparse.Namespace) -> int:
               "customer pages and canaries apart; micro CER over pages, (Np) = pages "
               "scored)\n")
         print(monitoring.history_table(history, threshold))
+        print("\nCER by model version:\n")
+        print(monitoring.model_table(history, threshold))
     if args.calibration:
         print()
         print(calibration_report(lake, args.target_cer))

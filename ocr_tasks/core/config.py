@@ -95,6 +95,11 @@ class EngineSettings(BaseSettings):
     charset: Charset = Field(
         "latin", description="Recognizer classes: 'latin' (European scripts; its head is ~50x "
         "cheaper) or 'full' (the original charset with CJK). Part of the model version.")
+    model: str = Field(
+        "bundled", description="Model version: 'bundled' (the pretrained networks), a name "
+        "in the lake's registry (its promoted version), 'name/version', or a version's folder "
+        "or s3:// URI. A run resolves it once, at its start. A stored version brings its own "
+        "charset ('charset' applies to 'bundled' only).")
 
 
 class PipelineSettings(BaseSettings):

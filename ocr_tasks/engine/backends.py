@@ -8,12 +8,17 @@ torch serves CUDA workers with half precision and large recognizer batches.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ocr_tasks.core.config import EngineSettings
 from ocr_tasks.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from ocr_tasks.engine.registry import ModelVersion
 
 KINDS = ("det", "rec", "cls")
 
@@ -77,7 +82,8 @@ class OnnxBackend(InferenceBackend):
 
 class TorchBackend(InferenceBackend):
     """The torch ports of the networks: CPU, or CUDA with optional fp16; ``charset`` is the
-    recognizer's charset variant (None = the models' default)."""
+    recognizer's charset variant (None = the models' default); ``modules`` replaces the
+    pretrained networks (a stored model version's, or ones being fine-tuned)."""
 
     name = "torch"
 
@@ -89,6 +95,7 @@ class TorchBackend(InferenceBackend):
         threads: int = 1,
         rec_batch_size: int = 32,
         charset: str | None = None,
+        modules: Mapping[str, Any] | None = None,
     ):
         import torch
 
@@ -100,7 +107,7 @@ class TorchBackend(InferenceBackend):
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
         dtype = torch.float16 if self.half else torch.float32
-        self._modules = {
+        self._modules = dict(modules) if modules is not None else {
             "det": models.load_detector(self.device),
             "rec": models.load_recognizer(self.device, charset or models.DEFAULT_CHARSET),
             "cls": models.load_direction_classifier(self.device),
@@ -145,9 +152,12 @@ def resolve_device(settings: EngineSettings) -> str:
     return settings.device if settings.device != "auto" else "cuda"
 
 
-def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
+def select_backend(
+    settings: EngineSettings | None = None, version: ModelVersion | None = None
+) -> InferenceBackend:
     """'auto': torch on CUDA (fp16, big recognizer batches) when a GPU is present, else
-    onnxruntime on CPU; 'onnx' / 'torch' force one (torch honours ``settings.device``)."""
+    onnxruntime on CPU; 'onnx' / 'torch' force one (torch honours ``settings.device``).
+    ``version`` is a stored model version to run instead of the bundled networks."""
     settings = settings or EngineSettings()
     device = resolve_device(settings)
     choice = settings.backend
@@ -155,7 +165,7 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
         choice = "torch" if device.startswith("cuda") else "onnx"
     if choice == "onnx":
         return OnnxBackend(
-            exported_onnx_paths(settings.charset),
+            version.onnx_paths if version else exported_onnx_paths(settings.charset),
             threads=settings.threads,
             rec_batch_size=settings.rec_batch_size,
             memory_arena=settings.onnx_memory_arena,
@@ -168,5 +178,6 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             threads=settings.threads,
             rec_batch_size=settings.rec_batch_size_gpu if on_gpu else settings.rec_batch_size,
             charset=settings.charset,
+            modules={k: version.module(k, device) for k in KINDS} if version else None,
         )
     raise ValueError(f"unknown backend {settings.backend!r}: use 'auto', 'onnx' or 'torch'")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ocr_tasks.core.config import EngineSettings
 from ocr_tasks.document import Line, Page, Word
-from ocr_tasks.engine import models
+from ocr_tasks.engine import models, registry
 from ocr_tasks.engine import postprocess as post
 from ocr_tasks.engine import preprocess as pre
 from ocr_tasks.engine.backends import InferenceBackend, resolve_device, select_backend
@@ -62,10 +62,16 @@ class OcrEngine:
         self, settings: EngineSettings | None = None, backend: InferenceBackend | None = None
     ):
         self.settings = settings or EngineSettings()
-        self.backend = backend or select_backend(self.settings)
-        self.charset = models.charset(self.settings.charset)
-        self.model_name = models.MODEL_NAME
-        self.model_version = models.model_version(self.settings.charset)
+        stored = registry.resolve(self.settings.model)
+        version = None if stored == registry.BUNDLED else registry.load(stored)
+        self.backend = backend or select_backend(self.settings, version)
+        if version is None:
+            self.charset = models.charset(self.settings.charset)
+            self.model_name = models.MODEL_NAME
+            self.model_version = models.model_version(self.settings.charset)
+        else:
+            self.charset, self.model_name = version.charset, version.name
+            self.model_version = version.ref
         self.device = resolve_device(self.settings)
 
     @property

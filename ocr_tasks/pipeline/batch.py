@@ -112,6 +112,8 @@ def run_batch(
     engine, the stores named by the spec, and settings from the environment.
     """
     engine_settings = engine_settings or EngineSettings()
+    if spec.model:  # the version the run resolved at its start, whatever this worker's env says
+        engine_settings = engine_settings.model_copy(update={"model": spec.model})
     limits = limits or LimitSettings()
     pipeline = pipeline or PipelineSettings()
     lake = lake or Lake.open(spec.lake_uri)

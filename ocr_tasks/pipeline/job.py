@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from ocr_tasks.core.config import LimitSettings, PipelineSettings
+from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import InputError, OcrPipelineError
+from ocr_tasks.engine import registry
 from ocr_tasks.io.storage import listing_complete, open_store
 from ocr_tasks.lake.claims import Claims, Outcome
 from ocr_tasks.lake.leases import RunLease, check_lease, lease_key, live_leases, read_lease
@@ -72,6 +73,7 @@ class IngestRequest:
     limit: int | None = None
     wave_documents: int = 2000
     probe_chunk: int = 50
+    model: str = ""  # "": OCR_ENGINE_MODEL; resolved once, at the run's start
 
     def __post_init__(self) -> None:
         # A window typed without a time zone (a deployment's parameter form, a script) is
@@ -118,6 +120,7 @@ class RunState:
     listed: UriSet | None = None  # every document uri of a complete listing (tombstones)
     tombstones: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # listing: what was passed over
+    model: str = registry.BUNDLED  # the resolved model version every batch of the run uses
 
     @property
     def ingest_date(self) -> str:
@@ -174,6 +177,7 @@ def start_run(request: IngestRequest, run_id: str | None = None) -> RunState:
     release the lease); a process that dies instead leaves a lease that expires.
     """
     check_source(request.source, request.lake)
+    model = registry.resolve(request.model or EngineSettings().model, request.lake)
     settings = PipelineSettings()
     lake = Lake.open(request.lake)
     run_id = run_id or uuid.uuid4().hex
@@ -189,7 +193,7 @@ def start_run(request: IngestRequest, run_id: str | None = None) -> RunState:
         lease.release()
         raise
     return RunState(request, run_id, started, manifest, lease, Claims(lake.store, run_id),
-                    swept=swept)
+                    swept=swept, model=model)
 
 
 def abandon_run(state: RunState) -> None:
@@ -325,7 +329,7 @@ def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
     size = balanced_batch_pages(sum(p.pages for p in fresh), req.batch_pages, req.max_in_flight)
     specs = list(plan_batches(
         fresh, batch_pages=size, run_id=state.run_id, ingest_date=state.ingest_date,
-        source_uri=req.source, lake_uri=req.lake,
+        source_uri=req.source, lake_uri=req.lake, model=state.model,
         missing=lambda p: state.manifest.missing_ranges(p.doc_id, p.pages),
     ))
     for spec in specs:

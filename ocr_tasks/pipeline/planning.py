@@ -49,6 +49,7 @@ class BatchSpec:
     lake_uri: str
     items: tuple[WorkItem, ...]
     fenced: bool = False  # commit only while the run's lease is live (planned runs are)
+    model: str = ""  # the run's resolved model version (engine.registry); "": the setting
 
     @property
     def pages(self) -> int:
@@ -90,6 +91,7 @@ def plan_batches(
     ingest_date: str,
     source_uri: str,
     lake_uri: str,
+    model: str = "",
     missing: Callable[[Probe], list[tuple[int, int]]] | None = None,
 ) -> Iterator[BatchSpec]:
     """Greedy packing in source order: streams, so a plan never holds the whole archive.
@@ -105,7 +107,7 @@ def plan_batches(
     def emit() -> BatchSpec:
         items = tuple(current)
         return BatchSpec(batch_id_for(items, run_id), run_id, ingest_date, source_uri, lake_uri,
-                         items, fenced=True)
+                         items, fenced=True, model=model)
 
     for probe in probes:
         ranges = missing(probe) if missing is not None and not probe.failed else None

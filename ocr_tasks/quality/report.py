@@ -107,6 +107,7 @@ class RunQuality:
     cer_high: float | None
     by_source: dict[str, tuple[float | None, int]]  # source -> (CER, pages scored)
     by_scope: dict[str, ScopeQuality]
+    model_version: str = ""
 
 
 def run_history(lake: Lake, last: int) -> list[RunQuality]:
@@ -130,8 +131,34 @@ def run_history(lake: Lake, last: int) -> list[RunQuality]:
             run["run_id"], run["flow"] or "", run["status"] or "", run["started_at"],
             int(run["pages"] or 0), int(run["errors"] or 0), float(run["seconds"] or 0.0),
             float(run["pages_per_s"] or 0.0), run["cer"], run["cer_low"], run["cer_high"],
-            by_source, {q.scope: q for q in scopes}))
+            by_source, {q.scope: q for q in scopes}, run.get("model_version") or ""))
     return history
+
+
+def model_table(history: Sequence[RunQuality], threshold: float) -> str:
+    """Markdown table of CER by model version over the history (pages-weighted over runs):
+    a promotion shows as a new row, and a slip after it as that row's CER above the old."""
+    totals: dict[str, dict[str, list[float]]] = {}
+    for h in history:
+        per = totals.setdefault(h.model_version or "-", {})
+        per.setdefault("runs", [0.0])[0] += 1
+        for scope in (CUSTOMER, CANARY):
+            q = h.by_scope.get(scope)
+            if q is not None and q.cer is not None and q.pages:
+                acc = per.setdefault(scope, [0.0, 0.0])
+                acc[0] += q.cer * q.pages
+                acc[1] += q.pages
+
+    def cell(acc: list[float] | None) -> str:
+        if not acc or not acc[1]:
+            return "-"
+        cer = acc[0] / acc[1]
+        return f"{_pct(cer)} ({int(acc[1])}p){' (above)' if cer > threshold else ''}"
+
+    lines = ["| model version | runs | customer CER | canary CER |", "|---|---|---|---|"]
+    lines += [f"| {model} | {int(per['runs'][0])} | {cell(per.get(CUSTOMER))} | "
+              f"{cell(per.get(CANARY))} |" for model, per in totals.items()]
+    return "\n".join(lines)
 
 
 def _scope_cell(q: ScopeQuality | None, threshold: float) -> str:
@@ -233,7 +260,8 @@ def report_markdown(summary: Any, history: Sequence[RunQuality], threshold: floa
     parts += [f"### CER trend, last {len(history)} runs", ""]
     if chart_uri:
         parts += [f"![CER trend]({chart_uri})", ""]
-    parts += [history_table(history, threshold), "", "### Lake", ""]
+    parts += [history_table(history, threshold), "", "### CER by model version", ""]
+    parts += [model_table(history, threshold), "", "### Lake", ""]
     parts += [f"- {name}: `{path}`" for name, path in paths.items()]
     return "\n".join(parts)
 

@@ -18,6 +18,7 @@ from ocr_tasks.engine.models.zoo import (
     load_detector,
     load_direction_classifier,
     load_recognizer,
+    load_trained,
     model_version,
     onnx_model_path,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "load_detector",
     "load_direction_classifier",
     "load_recognizer",
+    "load_trained",
     "model_version",
     "onnx_model_path",
 ]

@@ -40,11 +40,16 @@ _DYNAMIC_AXES: dict[str, tuple[dict[int, str], dict[int, str]]] = {
 def cache_dir(variant: str = DEFAULT_CHARSET) -> Path:
     """``$OCR_MODEL_CACHE/<version>``, default ``~/.cache/ocr-pipeline/<version>``, where the
     version is :func:`model_version` of the charset ``variant``."""
+    return cache_root() / model_version(variant)
+
+
+def cache_root() -> Path:
+    """``$OCR_MODEL_CACHE``, default ``~/.cache/ocr-pipeline``: exports and downloaded model
+    versions, all keyed by an immutable version, so the cache never needs invalidating."""
     from ocr_tasks.core.config import EngineSettings
 
     root = EngineSettings().model_cache
-    base = root if root else Path.home() / ".cache" / "ocr-pipeline"
-    return base.expanduser() / model_version(variant)
+    return (root if root else Path.home() / ".cache" / "ocr-pipeline").expanduser()
 
 
 def export_onnx(
@@ -62,8 +67,16 @@ def export_onnx(
     target = Path(out_path) if out_path is not None else cache_dir(variant) / f"{kind}.onnx"
     if out_path is None and target.is_file():
         return target
+    return export_module(load_model(kind, "cpu", variant=variant), kind, target)
+
+
+def export_module(model: torch.nn.Module, kind: str, target: Path) -> Path:
+    """Export one of our ``kind`` modules (pretrained or fine-tuned) to ``target``: written
+    aside and renamed into place, so a reader never sees half a file."""
+    if kind not in _SAMPLE_SHAPES:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(_SAMPLE_SHAPES)}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = load_model(kind, "cpu", variant=variant)
+    model = model.to("cpu").float().eval()
     sample = torch.zeros(_SAMPLE_SHAPES[kind])
     input_axes, output_axes = _DYNAMIC_AXES[kind]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".onnx.tmp", dir=target.parent)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -152,3 +152,32 @@ def load_recognizer(
 def load_direction_classifier(device: str | torch.device = "cpu") -> nn.Module:
     """Line direction classifier: Bx3x48x192 -> Bx2 softmax (index 1 = upside down)."""
     return load_model("cls", device)
+
+
+def load_trained(
+    kind: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+) -> nn.Module:
+    """A ``kind`` network ("det" or "rec") with fine-tuned weights ``state`` (a state dict).
+
+    The recognizer's head has ``num_classes`` rows (its charset's length). A state dict that
+    does not fit the module exactly is refused: a half-loaded network reads plausible garbage.
+    """
+    if kind == "rec":
+        if not num_classes:
+            raise ValueError("a recognizer needs num_classes (the length of its charset)")
+        model: nn.Module = TextRecognizer(num_classes=num_classes)
+    elif kind == "det":
+        model = TextDetector()
+    else:
+        raise ValueError(f"only 'det' and 'rec' are fine-tuned, not {kind!r}")
+    try:
+        model.load_state_dict(dict(state), strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"the {kind} weights do not fit the {kind} network: {first}") from e
+    model.eval()
+    return model.to(device)
