@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("models", help=help_text, description=help_text[0].upper()
                        + help_text[1:] + ". Ingestion runs the version OCR_ENGINE_MODEL names "
                        "(default 'bundled'; a bare name means its promoted version).")
-    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True,
+                               help="list, show, publish or promote")
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         a = actions.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
@@ -23,22 +24,22 @@ def register(sub: Any) -> None:
         return a
 
     a = action("list", "one line per stored version: name, version, parent, metrics")
-    a.add_argument("name", nargs="?", help="only this model (default: all)")
+    a.add_argument("name", nargs="?", help="only this model (default: all models)")
     a.add_argument("--json", action="store_true", help="print the manifests as JSON")
     a.set_defaults(func=list_command)
     a = action("show", "a version's manifest: parent, config, metrics per stage, card")
-    a.add_argument("name")
-    a.add_argument("version", nargs="?", help="default: the promoted version")
+    a.add_argument("name", help="model name")
+    a.add_argument("version", nargs="?", help="version (default: the promoted version)")
     a.set_defaults(func=show_command)
     a = action("publish", "store a trained bundle (from `ocr-pipeline train`) as a new "
                "version, after checking its ONNX exports against torch")
-    a.add_argument("name")
+    a.add_argument("name", help="model name (a-z 0-9 . _ -)")
     a.add_argument("bundle", type=Path, help="folder with model.json, charset.json, rec.pt, det.pt")
     a.set_defaults(func=publish_command)
     a = action("promote", "make a version what OCR_ENGINE_MODEL=<name> runs from the next "
                "run on (promoting the previous version again rolls back)")
-    a.add_argument("name")
-    a.add_argument("version")
+    a.add_argument("name", help="model name")
+    a.add_argument("version", help="a stored version (see `models list`)")
     a.set_defaults(func=promote_command)
 
 
