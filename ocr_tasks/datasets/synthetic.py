@@ -32,7 +32,7 @@ import cv2
 from ocr_tasks.core.errors import InputError
 from ocr_tasks.datasets.card import CardTally, DatasetCard, write_card
 from ocr_tasks.datasets.model import DEFAULT_FRACTIONS, LabelledPage, split_of, write_pages
-from ocr_tasks.synth.augment import augment
+from ocr_tasks.synth.augment import augment, steps_used
 from ocr_tasks.synth.documents import render_document, training_spec
 from ocr_tasks.synth.fonts import installed_families
 
@@ -126,12 +126,7 @@ class _Generated:
         self.families[layout["font_family"]] += 1
         self.handwritten += bool(layout.get("hand_font"))
         self.stamped += bool(layout.get("stamp"))
-        aug = recipe["augment"] or {}
-        defaults = {"grayscale": False, "ink_bleed": 0.0, "rotation_deg": 0.0,
-                    "perspective": [], "quarter_turn_cw": 0, "dpi_factor": 1.0,
-                    "blur_sigma": 0.0, "brightness": 0.0, "noise_std": 0.0,
-                    "jpeg_quality": 100}
-        self.steps.update(k for k, off in defaults.items() if k in aug and aug[k] != off)
+        self.steps.update(steps_used(recipe["augment"] or {}))
 
     def to_dict(self, job: SynthJob, count: int) -> dict[str, Any]:
         return {

@@ -107,6 +107,19 @@ def _r(v: float) -> float:
     return round(float(v), 4)
 
 
+# each step's "off" value in a recipe
+OFF: dict[str, Any] = {
+    "grayscale": False, "ink_bleed": 0.0, "rotation_deg": 0.0, "perspective": [],
+    "quarter_turn_cw": 0, "dpi_factor": 1.0, "blur_sigma": 0.0, "brightness": 0.0,
+    "noise_std": 0.0, "jpeg_quality": 100,
+}
+
+
+def steps_used(params: dict[str, Any]) -> list[str]:
+    """The steps a recipe turns on (for counts in a dataset card)."""
+    return [k for k, off in OFF.items() if k in params and params[k] != off]
+
+
 def random_params(rng: random.Random, strength: float = 1.0) -> dict[str, Any]:
     """A recipe: each step on or off by its own chance, magnitudes scaled by ``strength``.
     Every value is drawn, in a fixed order, whether its step is used or not, so one step's
