@@ -1,8 +1,8 @@
 """Synthetic labelled pages at training scale, written as a dataset folder.
 
-Page ``i`` of seed ``S`` is a pure function of ``(S, i)`` (its own seed is a hash of both),
-so a set of 10,000 pages starts with the same pages as a set of 100, and workers may render
-pages in any order. Each page is a random ``training_spec`` (six document kinds, every
+Page ``i`` of seed ``S`` is a pure function of ``(S, i)`` (its own seed is a hash of both)
+and of the font families installed (the card lists them), so a set of 10,000 pages starts
+with the same pages as a set of 100, and workers may render pages in any order. Each page is a random ``training_spec`` (six document kinds, every
 installed font family, hand-filled values, stamps) rendered by ``synth.documents`` and, with
 ``augment``, put through a label-exact ``synth.augment`` recipe.
 

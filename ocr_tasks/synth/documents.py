@@ -536,8 +536,8 @@ def _table(spec: DocSpec, rng: random.Random) -> RenderedPage:
     f.newline(0.4)
     room = max(2, int((f.bottom - f.lead - f.y) / round(f.lead * 1.15)) - 3)
     n = min(room, rng.randint(6, 30), f.spec.max_lines - f.lines - 3)
-    small = Style(fam.regular, max(6, round(f.size * 0.9)))
-    f.body, reserve_total, paid_total = small, Money(0), Money(0)
+    f.body = Style(fam.regular, max(6, round(f.size * 0.9)))  # seven columns: smaller cells
+    reserve_total, paid_total = Money(0), Money(0)
     rows = []
     for _ in range(max(1, n)):
         d = start + timedelta(days=rng.randint(0, (end - start).days))
