@@ -2,9 +2,10 @@
 
 Page ``i`` of seed ``S`` is a pure function of ``(S, i)`` (its own seed is a hash of both)
 and of the font families installed (the card lists them), so a set of 10,000 pages starts
-with the same pages as a set of 100, and workers may render pages in any order. Each page is a random ``training_spec`` (six document kinds, every
-installed font family, hand-filled values, stamps) rendered by ``synth.documents`` and, with
-``augment``, put through a label-exact ``synth.augment`` recipe.
+with the same pages as a set of 100, and workers may render pages in any order. Each page
+is a random ``training_spec`` (six document kinds, every installed font family, hand-filled
+values, stamps) rendered by ``synth.documents`` and, with ``augment``, put through a
+label-exact ``synth.augment`` recipe.
 
 The folder holds ``images/<index>.png``, ``pages.jsonl`` (``LabelledPage`` lines, as
 ``write_pages`` writes them), ``recipes.jsonl`` (per page: its seed, layout and augmentation
