@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system-packages
-SYSTEM_PACKAGES := poppler-utils fonts-dejavu-core fonts-liberation
+SYSTEM_PACKAGES := poppler-utils fonts-dejavu-core fonts-liberation fonts-freefont-ttf \
+  fonts-urw-base35 fonts-crosextra-carlito fonts-crosextra-caladea fonts-go fonts-open-sans \
+  fonts-comic-neue fonts-dancingscript
 LAKE ?= lake
 SOURCE ?= samples/archive
 ARGS ?=
@@ -21,10 +23,15 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
 
-# apt only where we are root and the tools are missing; otherwise say what is needed.
+# apt only where we are root and a package is missing; otherwise say what is needed. The
+# fonts give synthetic training data its variety (synth.fonts uses whichever are installed).
 $(SYS_STAMP): | $(BIN)/python
-	@if command -v pdftoppm >/dev/null && fc-list | grep -qi dejavu; then \
+	@if [ "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(SYSTEM_PACKAGES) 2>/dev/null \
+	      | grep -c '^ii')" = "$(words $(SYSTEM_PACKAGES))" ]; then \
 	  echo "system packages present"; \
+	elif ! command -v dpkg-query >/dev/null && command -v pdftoppm >/dev/null; then \
+	  echo "not Debian: install poppler and, for varied synthetic data, the fonts in" \
+	    "SYSTEM_PACKAGES"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	else \

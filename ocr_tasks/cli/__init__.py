@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "audit-import": "ocr_tasks.cli.report",
     "serve": "ocr_tasks.cli.serve",
     "models": "ocr_tasks.cli.models",
+    "synth-dataset": "ocr_tasks.cli.synth_dataset",
 }
 
 

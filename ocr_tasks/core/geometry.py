@@ -50,6 +50,11 @@ def union_box(boxes: Iterable[Sequence[float]]) -> Box:
     )
 
 
+def boxes_overlap(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two boxes share area (touching edges do not count)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def transform_boxes(
     boxes: Sequence[Sequence[float]] | np.ndarray,
     matrix: np.ndarray,
@@ -74,6 +79,27 @@ def transform_box(box: Sequence[float], matrix: np.ndarray,
                   clip_to: tuple[float, float] | None = None) -> Box:
     x0, y0, x1, y1 = transform_boxes([box], matrix, clip_to)[0].tolist()
     return (x0, y0, x1, y1)
+
+
+def fit_homography(matrix: np.ndarray, width: float, height: float,
+                   margin: float = 0.0) -> tuple[np.ndarray, int, int]:
+    """``matrix`` followed by the translation that puts the whole moved ``width`` x
+    ``height`` image at ``margin`` from the top-left, and the output size that holds all of
+    it: a warp into that size cuts nothing off."""
+    corners = transform_boxes([(0.0, 0.0, width, height)], matrix)[0]
+    shift = np.array([[1.0, 0.0, margin - corners[0]], [0.0, 1.0, margin - corners[1]],
+                      [0.0, 0.0, 1.0]])
+    out_w = int(np.ceil(corners[2] - corners[0] + 2 * margin))
+    out_h = int(np.ceil(corners[3] - corners[1] + 2 * margin))
+    return shift @ np.asarray(matrix, float), out_w, out_h
+
+
+def pixel_centre_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The same map for pixel-centre coordinates (OpenCV's warps: pixel i is at i, here at
+    i + 0.5), so a warp moves the pixels exactly as ``matrix`` moves edge coordinates."""
+    to_edges = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    to_centres = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
+    return to_centres @ np.asarray(matrix, float) @ to_edges
 
 
 # --------------------------------------------------------------------------- quarter turns

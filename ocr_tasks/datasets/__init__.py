@@ -11,8 +11,11 @@ return ``(pages, problems)``:
 * ``import_paddle_det`` / ``import_paddle_rec``: PaddleOCR ``Label.txt`` / ``rec_gt.txt``.
 * ``import_audits`` / ``import_sidecars``: the lake's returned audits, customers' sidecars.
 
-Layer: beside ``evaluation``; imports only ``truth``, ``document``, ``core``, ``io`` and
-``page_image``.
+``datasets.synthetic.write_synthetic`` generates a dataset of synthetic pages (not imported
+here: it loads the renderer and its fonts).
+
+Layer: beside ``evaluation``, above ``synth`` (whose renderer the synthetic writer uses);
+otherwise imports only ``truth``, ``document``, ``core``, ``io`` and ``page_image``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Counts are given for the whole set, per source and per split; the character histogram
 (non-whitespace characters of the reference text, most frequent first) shows the charset a
 model trained or scored on it meets. The card is a pure function of the pages, so writing it
-twice gives the same bytes.
+twice gives the same bytes. ``CardTally`` counts pages one at a time, so a dataset written as
+a stream (synthetic pages by the ten thousand) gets its card without holding its pages.
 """
 
 from __future__ import annotations
@@ -31,15 +32,10 @@ class Counts:
 
     @classmethod
     def of(cls, pages: Iterable[LabelledPage]) -> Counts:
-        items = list(pages)
-        return cls(
-            pages=sum(p.kind == "page" for p in items),
-            crops=sum(p.kind == "crop" for p in items),
-            documents=len({p.document for p in items}),
-            words=sum(len(p.truth.counted_words) for p in items),
-            dontcare_words=sum(len(p.truth.dontcare_words) for p in items),
-            characters=sum(len("".join(p.text.split())) for p in items),
-        )
+        tally = _Tally()
+        for page in pages:
+            tally.add(page)
+        return tally.counts()
 
     def to_dict(self) -> dict[str, int]:
         return {"pages": self.pages, "crops": self.crops, "documents": self.documents,
@@ -56,8 +52,10 @@ class DatasetCard:
     fractions: tuple[float, float, float]
     characters: dict[str, int] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    generator: dict[str, Any] = field(default_factory=dict)  # how generated data was made
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"generator": self.generator} if self.generator else {}
         return {
             "format": CARD_FORMAT,
             "name": self.name,
@@ -72,28 +70,79 @@ class DatasetCard:
             },
             "characters": self.characters,
             "problems": list(self.problems),
+            **extra,
         }
+
+
+class _Tally:
+    """Running ``Counts`` of one group of pages."""
+
+    def __init__(self) -> None:
+        self.n: Counter[str] = Counter()
+        self.documents: set[str] = set()
+
+    def add(self, page: LabelledPage) -> None:
+        self.n["pages" if page.kind == "page" else "crops"] += 1
+        self.documents.add(page.document)
+        self.n["words"] += len(page.truth.counted_words)
+        self.n["dontcare_words"] += len(page.truth.dontcare_words)
+        self.n["characters"] += len("".join(page.text.split()))
+
+    def counts(self) -> Counts:
+        n = self.n
+        return Counts(n["pages"], n["crops"], len(self.documents), n["words"],
+                      n["dontcare_words"], n["characters"])
+
+
+class CardTally:
+    """A card built page by page: counts per source and split and the character histogram,
+    without keeping the pages (only their document identities)."""
+
+    def __init__(self) -> None:
+        self._total = _Tally()
+        self._sources: dict[str, _Tally] = {}
+        self._splits = {s: _Tally() for s in SPLITS}
+        self._chars: Counter[str] = Counter()
+
+    def add(self, page: LabelledPage) -> LabelledPage:
+        """Count ``page`` (which has its split); returns it, to tally a stream in passing."""
+        self._total.add(page)
+        self._sources.setdefault(page.source, _Tally()).add(page)
+        if page.split in self._splits:
+            self._splits[page.split].add(page)
+        self._chars.update(ch for ch in page.text if not ch.isspace())
+        return page
+
+    def card(self, name: str, fractions: tuple[float, float, float],
+             problems: Iterable[str] = (), generator: dict[str, Any] | None = None
+             ) -> DatasetCard:
+        return DatasetCard(
+            name=name,
+            totals=self._total.counts(),
+            sources={s: self._sources[s].counts() for s in sorted(self._sources)},
+            splits={s: t.counts() for s, t in self._splits.items()},
+            fractions=fractions,
+            characters=_most_frequent_first(self._chars),
+            problems=tuple(problems),
+            generator=dict(generator or {}),
+        )
 
 
 def character_histogram(pages: Iterable[LabelledPage]) -> dict[str, int]:
     """Non-whitespace characters of the reference text, most frequent first (ties by code
     point, so the order is stable)."""
-    counts = Counter(ch for p in pages for ch in p.text if not ch.isspace())
+    return _most_frequent_first(Counter(ch for p in pages for ch in p.text if not ch.isspace()))
+
+
+def _most_frequent_first(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def build_card(dataset: Dataset, name: str) -> DatasetCard:
-    pages = dataset.pages
-    sources = sorted({p.source for p in pages})
-    return DatasetCard(
-        name=name,
-        totals=Counts.of(pages),
-        sources={s: Counts.of(p for p in pages if p.source == s) for s in sources},
-        splits={s: Counts.of(dataset.split(s)) for s in SPLITS},
-        fractions=dataset.fractions,
-        characters=character_histogram(pages),
-        problems=tuple(str(p) for p in dataset.problems),
-    )
+    tally = CardTally()
+    for page in dataset.pages:
+        tally.add(page)
+    return tally.card(name, dataset.fractions, (str(p) for p in dataset.problems))
 
 
 def write_card(card: DatasetCard, path: str | Path) -> Path:

@@ -1,8 +1,11 @@
-"""Insurance document layouts: claim form, policy schedule, letter and ID card.
+"""Insurance document layouts: claim form, policy schedule, letter, ID card, a repairer's
+invoice and a claims bordereau (a table page).
 
 Each builder draws one clean page on a ``Canvas`` from a ``DocSpec`` and a seeded generator;
 degradation happens later. Layouts check the remaining space before each optional block, so
-any font size from the spec keeps the page within its margins.
+any font size from the spec keeps the page within its margins. A spec may ask for values
+filled in by hand (``hand_font``) and a rubber stamp; both draw their random values after
+the layout's, so a spec without them renders exactly as before.
 """
 
 from __future__ import annotations
@@ -14,24 +17,42 @@ from datetime import timedelta
 import numpy as np
 
 from ocr_tasks.synth.fake_data import FakeData, Money, format_date
-from ocr_tasks.synth.fonts import FontFamily, family
-from ocr_tasks.synth.layout import Canvas, Style, paper_size_px, pt_to_px
+from ocr_tasks.synth.fonts import (
+    FontFamily,
+    family,
+    handwriting_families,
+    print_families,
+)
+from ocr_tasks.synth.layout import (
+    BLUE_INK,
+    STAMP_INKS,
+    Canvas,
+    Style,
+    paper_size_px,
+    pt_to_px,
+)
 from ocr_tasks.synth.texts import (
+    BROKERS,
+    CLAIM_STATUSES,
     COVERAGES,
     DAMAGE_ITEMS,
     DESCRIPTIONS,
     ID_LABELS,
     INCIDENTS,
     INSURED_OBJECTS,
+    INVOICE_LABELS,
     LABELS,
     LETTER_PARAGRAPHS,
     LETTER_SUBJECTS,
     LOSS_TYPES,
+    REPAIRERS,
     SCHEDULE_NOTES,
+    STAMPS,
+    TABLE_LABELS,
 )
 from ocr_tasks.truth import TruthPage
 
-KINDS = ("claim_form", "policy_schedule", "letter", "id_card")
+KINDS = ("claim_form", "policy_schedule", "letter", "id_card", "invoice", "table")
 ACCENTS = ((214, 228, 245), (225, 240, 225), (245, 232, 214), (235, 235, 235), (240, 222, 230))
 
 
@@ -46,10 +67,18 @@ class DocSpec:
     body_pt: float = 11.0
     dpi: int = 150
     max_lines: int = 60
+    hand_font: str = ""  # a handwriting family for the values filled in ("" = typed)
+    stamp: bool = False  # a rubber stamp where it covers no text
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "lang": self.lang, "paper": self.paper,
-                "font_family": self.font_family, "body_pt": self.body_pt, "dpi": self.dpi}
+        d: dict[str, object] = {
+            "kind": self.kind, "lang": self.lang, "paper": self.paper,
+            "font_family": self.font_family, "body_pt": self.body_pt, "dpi": self.dpi}
+        if self.hand_font:
+            d["hand_font"] = self.hand_font
+        if self.stamp:
+            d["stamp"] = True
+        return d
 
 
 @dataclass(frozen=True)
@@ -80,6 +109,8 @@ class Flow:
         self.small = Style(fam.regular, max(6, round(self.size * 0.8)))
         self.value = Style(fam.mono if rng.random() < 0.3 else fam.regular, self.size,
                            (15, 25, 70) if rng.random() < 0.3 else (20, 20, 24))
+        if spec.hand_font:  # filled in with a pen: a larger hand in blue ink
+            self.value = Style(family(spec.hand_font).regular, round(self.size * 1.15), BLUE_INK)
         self.accent = rng.choice(ACCENTS)
 
     @property
@@ -145,6 +176,24 @@ class Flow:
                 self.c.field(x, self.y, label, value, self.body, style, value_x)
             self.lines += 1
             self.newline()
+
+    def checkboxes(self, question: str, names: tuple[str, ...], checked: int) -> None:
+        """A question and as many of its ☐ options as fit the line, option ``checked``
+        ticked (an option that does not fit stays off the page, so nothing is ticked)."""
+        x = self.left + self.c.text_width(question + "  ", self.body)
+        box, gap = round(self.size * 0.8), self.size * 0.4
+        options = []  # (x, name) of the options that fit on the line at this font size
+        for name in names:
+            if x + box + gap + self.c.text_width(name, self.body) > self.right:
+                break
+            options.append((x, name))
+            x += box + gap + self.c.text_width(name, self.body) + self.size * 1.2
+        self.text(self.left, question, self.body, label="question")
+        for i, (x, name) in enumerate(options):
+            self.c.checkbox(x, self.y, box, i == checked)
+            self.text(x + box + gap, name, self.body)
+        self.lines += 1
+        self.newline()
 
     def paragraph(self, text: str, style: Style | None = None, indent: float = 0) -> None:
         style = style or self.body
@@ -217,24 +266,9 @@ def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
     loss_time = f"{rng.randint(6, 22):02d}:{rng.choice((0, 15, 30, 45)):02d}"
     f.fields([(L["loss_date"], format_date(loss_date, spec.lang)), (L["place"], place),
               (L["plate"], fake.plate()), (L["time"], loss_time)], columns=2)
-    # loss type check boxes
-    x = f.left + f.c.text_width(L["loss_type"] + "  ", f.body)
-    box, gap = round(f.size * 0.8), f.size * 0.4
-    options = []  # (x, name) of the options that fit on the line at this font size
-    for name in LOSS_TYPES[spec.lang]:
-        if x + box + gap + f.c.text_width(name, f.body) > f.right:
-            break
-        options.append((x, name))
-        x += box + gap + f.c.text_width(name, f.body) + f.size * 1.2
     incident = rng.randrange(len(INCIDENTS))
     loss_type, item_choices = INCIDENTS[incident]
-    checked = loss_type if loss_type < len(options) else -1  # off the line: left unticked
-    f.text(f.left, L["loss_type"], f.body, label="question")
-    for i, (x, name) in enumerate(options):
-        f.c.checkbox(x, f.y, box, i == checked)
-        f.text(x + box + gap, name, f.body)
-    f.lines += 1
-    f.newline()
+    f.checkboxes(L["loss_type"], LOSS_TYPES[spec.lang], loss_type)
     f.line(f.left, L["description"], f.body, label="question")
     desc = DESCRIPTIONS[spec.lang][incident].format(place=place,
                                                     date=format_date(loss_date, spec.lang))
@@ -272,7 +306,7 @@ def _claim_form(spec: DocSpec, rng: random.Random) -> RenderedPage:
         f.lines += 1
     f.footer(f"{L['form']} KS-{rng.randint(10, 99)}/{loss_date.year}  {L['page']} 1 {L['of']} 1")
     meta = {"claim_number": claim_no, "policy_number": policy_no, "name": holder}
-    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+    return _finish(canvas, spec, rng, meta)
 
 
 def _policy_schedule(spec: DocSpec, rng: random.Random) -> RenderedPage:
@@ -322,7 +356,7 @@ def _policy_schedule(spec: DocSpec, rng: random.Random) -> RenderedPage:
         f.line(f.left, f"{insurer}", f.small)
     f.footer(f"{L['policy']} {policy_no}  {L['page']} 1 {L['of']} 1")
     meta = {"policy_number": policy_no, "name": holder}
-    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+    return _finish(canvas, spec, rng, meta)
 
 
 def _letter(spec: DocSpec, rng: random.Random) -> RenderedPage:
@@ -385,7 +419,7 @@ def _letter(spec: DocSpec, rng: random.Random) -> RenderedPage:
                                     vat=rng.randint(100_000_000, 999_999_999))
     f.footer(footer)
     meta = {"claim_number": claim_no, "policy_number": policy_no, "name": holder}
-    return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
+    return _finish(canvas, spec, rng, meta)
 
 
 def _id_card(spec: DocSpec, rng: random.Random) -> RenderedPage:
@@ -427,6 +461,116 @@ def _id_card(spec: DocSpec, rng: random.Random) -> RenderedPage:
         a = c.text(x, base + value_style.size_px * 1.25, value, value_style, label="answer")
         c.link(q, a)
     meta = {"name": f"{first} {last}"}
+    return _finish(canvas, spec, rng, meta)
+
+
+def _invoice(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    """A repairer's invoice to a policyholder or insurer: items, labour, VAT, payment."""
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    L = INVOICE_LABELS[spec.lang]
+    canvas, fam = _new_canvas(spec)
+    f = Flow(canvas, spec, fam, rng)
+    repairer, own_address, customer = rng.choice(REPAIRERS), fake.address(), fake.person_name()
+    issued = fake.date()
+    invoice_no = f"{rng.choice(('RE', 'INV', 'R'))}-{issued.year}-{rng.randint(100, 99_999)}"
+    claim_no, vat = fake.claim_number(issued.year), 19 if spec.lang == "de" else 20
+
+    f.line(f.left, repairer, Style(fam.bold, round(f.size * 1.45)), label="header")
+    f.line(f.left, f"{own_address.one_line()} | {fake.phone()}", f.small)
+    f.newline(0.6)
+    for text in (customer, *fake.address().lines):
+        f.line(f.left, text, f.body)
+    f.newline(0.5)
+    f.line(f.left, L["title"], Style(fam.bold, round(f.size * 1.35)), label="header")
+    f.fields([(L["invoice_no"], invoice_no), (L["invoice_date"], format_date(issued, spec.lang)),
+              (L["claim_ref"], claim_no), (L["plate"], fake.plate())], columns=2)
+    f.newline(0.4)
+    items = [DAMAGE_ITEMS[i] for i in rng.sample(range(len(DAMAGE_ITEMS)), rng.randint(2, 6))]
+    rows, net = [], Money(0)
+    for pos, (en, de, lo, hi) in enumerate(items, 1):
+        qty = rng.randint(1, 4)
+        unit = fake.amount(lo, hi)
+        amount = Money(unit.cents * qty)
+        net = net + amount
+        rows.append([str(pos), en if spec.lang == "en" else de, str(qty),
+                     unit.format(spec.lang), amount.format(spec.lang)])
+    hours, rate = rng.randint(1, 12), fake.amount(45, 120)
+    labour = Money(rate.cents * hours)
+    net = net + labour
+    rows.append([str(len(rows) + 1), L["labour"], str(hours), rate.format(spec.lang),
+                 labour.format(spec.lang)])
+    tax = Money(round(net.cents * vat / 100))
+    rows += [["", L["net"], "", "", net.format(spec.lang)],
+             ["", L["vat"].format(rate=vat), "", "", tax.format(spec.lang)],
+             ["", L["total"], "", "", (net + tax).format(spec.lang)]]
+    if f.fits(len(rows) + 2):
+        f.table([L["pos"], L["description"], L["qty"], L["unit"], L["amount"]], rows,
+                [0.07, 0.43, 0.08, 0.2, 0.22], {0, 2, 3, 4})
+    if f.fits(2):
+        f.checkboxes(L["payment"], (L["paid"], L["insurer"], L["account"]), rng.randrange(3))
+    days = rng.choice((7, 14, 30))
+    if f.fits(4):
+        f.fields([(L["due"], format_date(issued + timedelta(days=days), spec.lang)),
+                  (L["bank"], fake.iban())], columns=1)
+        f.newline(0.3)
+        f.paragraph(L["terms"].format(days=days), f.small)
+    f.footer(f"{repairer} | {own_address.one_line()}")
+    meta = {"invoice_number": invoice_no, "claim_number": claim_no, "name": customer}
+    return _finish(canvas, spec, rng, meta)
+
+
+def _table(spec: DocSpec, rng: random.Random) -> RenderedPage:
+    """A claims bordereau: one ruled table of claims filling the page, with totals."""
+    fake = FakeData(rng, spec.lang, latin1_only=True)
+    L = TABLE_LABELS[spec.lang]
+    canvas, fam = _new_canvas(spec)
+    f = Flow(canvas, spec, fam, rng)
+    insurer = fake.insurer()
+    start = fake.date()
+    f.line(f.left, insurer, Style(fam.bold, round(f.size * 1.4)), label="header")
+    f.line(f.left, f"{L['title']} {start.year}", Style(fam.bold, round(f.size * 1.2)),
+           label="header")
+    end = start + timedelta(days=rng.choice((30, 91, 182)))
+    f.fields([(L["period"], f"{format_date(start, spec.lang)} - {format_date(end, spec.lang)}"),
+              (L["broker"], rng.choice(BROKERS))], columns=1)
+    f.newline(0.4)
+    room = max(2, int((f.bottom - f.lead - f.y) / round(f.lead * 1.15)) - 3)
+    n = min(room, rng.randint(6, 30), f.spec.max_lines - f.lines - 3)
+    f.body = Style(fam.regular, max(6, round(f.size * 0.9)))  # seven columns: smaller cells
+    reserve_total, paid_total = Money(0), Money(0)
+    rows = []
+    for _ in range(max(1, n)):
+        d = start + timedelta(days=rng.randint(0, (end - start).days))
+        status = rng.randrange(len(CLAIM_STATUSES[spec.lang]))
+        reserve = fake.amount(0, 20_000) if status in (0, 2, 3) else Money(0)
+        paid = fake.amount(100, 15_000) if status in (1, 4) else Money(0)
+        reserve_total, paid_total = reserve_total + reserve, paid_total + paid
+        rows.append([fake.claim_number(d.year), format_date(d, spec.lang), fake.person_name(),
+                     rng.choice(LOSS_TYPES[spec.lang]), CLAIM_STATUSES[spec.lang][status],
+                     reserve.format(spec.lang)[:-4], paid.format(spec.lang)[:-4]])
+    rows.append([L["total"], "", "", "", "", reserve_total.format(spec.lang)[:-4],
+                 paid_total.format(spec.lang)[:-4]])
+    f.table([L["claim"], L["date"], L["holder"], L["type"], L["status"], L["reserve"],
+             L["paid"]], rows, [0.19, 0.13, 0.2, 0.12, 0.12, 0.12, 0.12], {5, 6})
+    if f.fits(1):
+        f.paragraph(L["note"], f.small)
+    f.footer(f"{insurer} | {L['title']} | {format_date(end, spec.lang)}")
+    return _finish(canvas, spec, rng, {"name": insurer})
+
+
+def _finish(canvas: Canvas, spec: DocSpec, rng: random.Random,
+            meta: dict[str, str]) -> RenderedPage:
+    """The page, with the rubber stamp the spec asks for (drawn last, from the same
+    generator, so pages without one are unchanged)."""
+    if spec.stamp:
+        fam = family(spec.font_family)
+        lines = rng.choice(STAMPS[spec.lang])
+        when = format_date(FakeData(rng, spec.lang).date(), spec.lang)
+        size = pt_to_px(rng.uniform(11, 16), spec.dpi)
+        style = Style(rng.choice((fam.bold, "sans-bold", "mono-bold")), size,
+                      rng.choice(STAMP_INKS))
+        canvas.stamp([line.format(date=when) for line in lines], style, rng.uniform(-14, 14),
+                     rng, opacity=rng.uniform(0.55, 0.9))
     return RenderedPage(canvas.pixels(), canvas.truth(), spec, meta)
 
 
@@ -435,6 +579,8 @@ BUILDERS = {
     "policy_schedule": _policy_schedule,
     "letter": _letter,
     "id_card": _id_card,
+    "invoice": _invoice,
+    "table": _table,
 }
 
 
@@ -457,3 +603,26 @@ def random_spec(rng: random.Random, *, kinds: tuple[str, ...] = KINDS[:3], dpi: 
     fam = rng.choice(("dejavu-sans", "dejavu-sans", "dejavu-serif", "stix", "dejavu-mono"))
     size = round(rng.uniform(*body_pt) * 2) / 2
     return DocSpec(kind, lang, paper, fam, size, dpi, max_lines)
+
+
+# pages per kind in training data: ID cards are small and few
+TRAINING_KIND_WEIGHTS = {"claim_form": 3, "policy_schedule": 2, "letter": 2, "id_card": 1,
+                         "invoice": 3, "table": 2}
+
+
+def training_spec(rng: random.Random, *, dpis: tuple[int, ...] = (150, 200),
+                  body_pt: tuple[float, float] = (9.0, 12.0)) -> DocSpec:
+    """A spec for training data: any kind, any installed print family, values filled in by
+    hand on a third of the forms (where a handwriting face is installed), a stamp on a third
+    of the pages."""
+    kinds = list(TRAINING_KIND_WEIGHTS)
+    kind = rng.choices(kinds, weights=[TRAINING_KIND_WEIGHTS[k] for k in kinds])[0]
+    lang = rng.choice(("en", "de"))
+    paper = "Letter" if rng.random() < 0.2 else "A4"
+    fam = rng.choice(print_families()).name
+    size = round(rng.uniform(*body_pt) * 2) / 2
+    hands = handwriting_families()
+    u_hand, hand = rng.random(), rng.choice(hands).name if hands else ""
+    hand_font = hand if kind in ("claim_form", "invoice") and u_hand < 0.35 else ""
+    stamp = kind != "id_card" and rng.random() < 0.35
+    return DocSpec(kind, lang, paper, fam, size, rng.choice(dpis), 60, hand_font, stamp)

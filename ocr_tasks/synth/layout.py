@@ -2,7 +2,9 @@
 
 Layout code places text by baseline in pixels; the canvas draws it with PIL and remembers
 each word's ink box, so ground truth can never drift from the pixels. Lines, boxes, check
-boxes and signatures are drawn as plain ink without text.
+boxes and signatures are drawn as plain ink without text. A rubber stamp is slanted text no
+upright word box describes, so it is recorded as a don't-care region (a word without text),
+which training and scoring ignore.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ocr_tasks.core.geometry import Box, union_box
+from ocr_tasks.core.geometry import Box, boxes_overlap, union_box
 from ocr_tasks.synth.fonts import FontRef, load_font
 from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord
 
@@ -27,6 +29,7 @@ PAPER_MM: dict[str, tuple[float, float]] = {
 Color = tuple[int, int, int]
 INK: Color = (20, 20, 24)
 BLUE_INK: Color = (25, 45, 120)
+STAMP_INKS: tuple[Color, ...] = ((190, 30, 40), (40, 60, 170), (30, 120, 60))
 
 
 def mm_to_px(mm: float, dpi: float) -> int:
@@ -194,6 +197,53 @@ class Canvas:
         self.draw.chord([cx - w * 0.38, top, cx + w * 0.38, top + 2 * (y1 - top)], 180, 360,
                         fill=dark)
         self.rect(box, outline=(120, 120, 120))
+
+    def dontcare(self, box: Box, label: str = "other") -> None:
+        """Record ink that is no text to read (a stamp): a segment with one empty word."""
+        seg_id = len(self._segments)
+        self._segments.append(TruthSegment("", box, (TruthWord("", box),), label, seg_id))
+
+    def free_spot(self, size: tuple[float, float], rng: random.Random, margin: float,
+                  tries: int = 40) -> Box | None:
+        """A ``size`` box inside the page margins that touches no recorded segment (None when
+        ``tries`` random places all do): where a stamp hides no labelled word."""
+        w, h = size
+        if w > self.width - 2 * margin or h > self.height - 2 * margin:
+            return None
+        taken = [s.box for s in self._segments]
+        for _ in range(tries):
+            x = rng.uniform(margin, self.width - margin - w)
+            y = rng.uniform(margin, self.height - margin - h)
+            box = (x, y, x + w, y + h)
+            if not any(boxes_overlap(box, t) for t in taken):
+                return box
+        return None
+
+    def stamp(self, lines: list[str], style: Style, angle_deg: float, rng: random.Random,
+              opacity: float = 0.85) -> Box | None:
+        """A framed rubber stamp (``lines`` centred), turned by ``angle_deg`` and inked at
+        ``opacity``, put where it covers no labelled text; recorded as don't-care. Returns
+        its box, or None when the page has no free spot for it."""
+        font = load_font(style.font, style.size_px)
+        pad, lead = style.size_px // 2, round(style.size_px * 1.25)
+        w = round(max(font.getlength(t) for t in lines) + 2 * pad)
+        h = lead * len(lines) + 2 * pad
+        layer = Image.new("L", (w, h), 0)
+        d = ImageDraw.Draw(layer)
+        d.rectangle([1, 1, w - 2, h - 2], outline=255, width=max(2, style.size_px // 9))
+        for i, text in enumerate(lines):
+            d.text((w / 2, pad + lead * i + round(lead * 0.8)), text, font=font, fill=255,
+                   anchor="ms")
+        turned = layer.rotate(angle_deg, resample=Image.Resampling.BILINEAR, expand=True)
+        spot = self.free_spot(turned.size, rng, margin=self.mm(6))
+        if spot is None:
+            return None
+        x0, y0 = round(spot[0]), round(spot[1])
+        mask = turned.point(lambda v: round(v * opacity))
+        self.image.paste(Image.new("RGB", turned.size, style.color), (x0, y0), mask)
+        box = (x0, y0, x0 + turned.width, y0 + turned.height)
+        self.dontcare(box)
+        return box
 
     # --- result -----------------------------------------------------------------------------
     def truth(self) -> TruthPage:

@@ -245,3 +245,69 @@ ID_LABELS: dict[str, tuple[str, ...]] = {
     "de": ("PERSONALAUSWEIS", "Name", "Vornamen", "Geburtstag", "Staatsangehörigkeit",
            "Ausweisnummer", "Gültig bis"),
 }
+
+# --- invoices from repairers and the claims bordereau (training data) --------------------
+REPAIRERS: tuple[str, ...] = (
+    "Autohaus Berger GmbH", "Kfz-Meisterbetrieb Lindner", "Glasservice Nord GmbH",
+    "Brightside Motor Repairs Ltd", "City Glazing Services Ltd", "Harper & Sons Builders Ltd",
+    "Elektro Wagner GmbH", "Dachdeckerei Krause & Co. KG", "Riverside Bodyshop Ltd",
+    "Sanitär Hoffmann GmbH", "Swift Recovery Services", "Trocknungstechnik Ost GmbH",
+)
+
+BROKERS: tuple[str, ...] = ("Aon Risk Solutions", "Marsh GmbH", "Funk Gruppe", "Gallagher UK",
+                    "Ecclesia Holding", "Howden Broking", "Südvers GmbH", "Lockton Companies")
+
+INVOICE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "INVOICE", "invoice_no": "Invoice no.:", "invoice_date": "Invoice date:",
+        "customer": "Customer:", "claim_ref": "Claim reference:", "plate": "Vehicle:",
+        "pos": "Pos.", "description": "Description", "qty": "Qty", "unit": "Unit price",
+        "amount": "Amount", "labour": "Labour, per hour", "net": "Net amount",
+        "vat": "VAT {rate} %", "total": "Invoice total", "payment": "Payment:",
+        "paid": "paid", "insurer": "settled by insurer", "account": "on account",
+        "terms": "Please pay within {days} days of the invoice date, quoting the invoice "
+                 "number. Goods remain our property until paid in full.",
+        "bank": "Bank details:", "due": "Due date:",
+    },
+    "de": {
+        "title": "RECHNUNG", "invoice_no": "Rechnungs-Nr.:", "invoice_date": "Rechnungsdatum:",
+        "customer": "Kunde:", "claim_ref": "Schadennummer:", "plate": "Fahrzeug:",
+        "pos": "Pos.", "description": "Bezeichnung", "qty": "Menge", "unit": "Einzelpreis",
+        "amount": "Gesamt", "labour": "Arbeitslohn je Stunde", "net": "Nettobetrag",
+        "vat": "MwSt. {rate} %", "total": "Rechnungsbetrag", "payment": "Zahlung:",
+        "paid": "bezahlt", "insurer": "über Versicherer", "account": "auf Rechnung",
+        "terms": "Zahlbar innerhalb von {days} Tagen ab Rechnungsdatum unter Angabe der "
+                 "Rechnungsnummer. Die Ware bleibt bis zur vollständigen Bezahlung unser "
+                 "Eigentum.",
+        "bank": "Bankverbindung:", "due": "Fällig am:",
+    },
+}
+
+TABLE_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Claims bordereau", "period": "Reporting period:", "broker": "Broker:",
+        "claim": "Claim no.", "date": "Date", "holder": "Policyholder", "type": "Type",
+        "status": "Status", "reserve": "Reserve", "paid": "Paid", "total": "Total",
+        "note": "All amounts in EUR. Open claims are shown with their current reserve.",
+    },
+    "de": {
+        "title": "Schadenliste", "period": "Berichtszeitraum:", "broker": "Makler:",
+        "claim": "Schaden-Nr.", "date": "Datum", "holder": "Versicherungsnehmer",
+        "type": "Art", "status": "Status", "reserve": "Reserve", "paid": "Gezahlt",
+        "total": "Summe",
+        "note": "Alle Beträge in EUR. Offene Schäden mit ihrer aktuellen Reserve.",
+    },
+}
+
+CLAIM_STATUSES: dict[str, tuple[str, ...]] = {
+    "en": ("open", "closed", "reopened", "in review", "paid"),
+    "de": ("offen", "geschlossen", "wiedereröffnet", "in Prüfung", "reguliert"),
+}
+
+STAMPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    # lines of a stamp; "{date}" is filled in
+    "en": (("RECEIVED", "{date}"), ("PAID",), ("COPY",), ("CHECKED", "{date}"),
+           ("SCANNED",), ("APPROVED",)),
+    "de": (("EINGANG", "{date}"), ("BEZAHLT",), ("KOPIE",), ("GEPRÜFT", "{date}"),
+           ("GESCANNT",), ("ERLEDIGT",)),
+}
