@@ -7,7 +7,8 @@ What a newcomer does, in a scratch folder (its own PREFECT_HOME, so only these r
    (``OCR_CANARY_PAGES=1 OCR_CANARY_SEVERITY=6``): it ends ``Degraded`` and exits 4;
 3. ``ocr-pipeline ui`` on a free port; the runs are checked through the REST API;
 4. Chromium (Debian's ``chromium``; no test or CI needs it) takes the run list, the degraded
-   run's artifacts and its quality report with the CER trend. PNGs are quantized to stay small.
+   run, the artifacts (keyed by flow and lake) and the degraded run's quality report with the
+   CER trend. PNGs are quantized to stay small.
 
     .venv/bin/python scripts/ui_screenshots.py [--out docs/img] [--work /tmp/ocr-ui]
 """
@@ -43,7 +44,7 @@ def cli(*args: str, env: dict[str, str]) -> int:
     cmd = [sys.executable, "-m", "ocr_tasks.cli", *args]
     print("$", " ".join(["ocr-pipeline", *args]), flush=True)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    for line in (done.stdout + done.stderr).strip().splitlines()[-4:]:
+    for line in done.stdout.strip().splitlines()[-4:]:  # what it prints last (logs: stderr)
         print("   ", line)
     print(f"    exit {done.returncode}", flush=True)
     return done.returncode
@@ -82,7 +83,7 @@ def wait_for(url: str, timeout_s: float = 180) -> None:
 
 
 def screenshot(browser: str, url: str, path: Path, size: str = "1400,900",
-               wait_ms: int = 25000) -> None:
+               wait_ms: int = 40000) -> None:
     """A PNG of ``url``: the UI is a single-page app, so give it virtual time to load."""
     subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu",
                     "--hide-scrollbars", f"--window-size={size}", "--force-device-scale-factor=1",
@@ -96,29 +97,39 @@ def screenshot(browser: str, url: str, path: Path, size: str = "1400,900",
     print(f"{path}: {path.stat().st_size // 1024} KB of {url}", flush=True)
 
 
+def make_runs(lake: Path, drop: Path, env: dict[str, str]) -> None:
+    """``make run``'s ingestion, then a degraded run of one new scan into the same lake."""
+    if cli("ingest", str(ROOT / "samples/archive"), "--lake", str(lake), "--no-progress",
+           env=env) != 0:
+        raise SystemExit("the run of the sample archive failed")
+    new_scan(drop)
+    degraded = cli("ingest", str(drop), "--lake", str(lake), "--no-progress",
+                   env={**env, **DEGRADED_ENV})
+    if degraded != 4:
+        raise SystemExit(f"the second run should have been degraded (exit 4), got {degraded}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs/img")
     parser.add_argument("--work", type=Path, help="scratch folder (default: a new temp folder)")
+    parser.add_argument("--shots-only", action="store_true",
+                        help="take the screenshots of the runs already in --work again")
     args = parser.parse_args(argv)
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         raise SystemExit("needs chromium: apt-get install -y chromium")
     work = args.work or Path(tempfile.mkdtemp(prefix="ocr-ui-"))
+    (work / "prefect-home").mkdir(parents=True, exist_ok=True)  # Prefect makes no parents
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update(PREFECT_HOME=str(work / "prefect-home"), OCR_SCHEDULE_API_PORT=str(port),
-               PYTHONPATH=str(ROOT), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+               PYTHONPATH=str(ROOT), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               # a new database is migrated first: minutes on a busy machine
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="600")
     lake = work / "lake"
-    if cli("ingest", str(ROOT / "samples/archive"), "--lake", str(lake), "--no-progress",
-           env=env) != 0:
-        raise SystemExit("the run of the sample archive failed")
-    new_scan(work / "drop")
-    degraded = cli("ingest", str(work / "drop"), "--lake", str(lake), "--no-progress",
-                   env={**env, **DEGRADED_ENV})
-    if degraded != 4:
-        raise SystemExit(f"the second run should have been degraded (exit 4), got {degraded}")
-
+    if not args.shots_only:
+        make_runs(lake, work / "drop", env)
     server = subprocess.Popen([sys.executable, "-m", "ocr_tasks.cli", "ui"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ui = f"http://127.0.0.1:{port}"
@@ -132,9 +143,10 @@ def main(argv: list[str] | None = None) -> int:
                         {"artifacts": {"flow_run_id": {"any_": [bad["id"]]}}})
         report = next(a for a in artifacts if a["type"] == "markdown")
         args.out.mkdir(parents=True, exist_ok=True)
-        screenshot(browser, f"{ui}/runs", args.out / "ui-run-list.png", "1400,820")
-        screenshot(browser, f"{ui}/runs/flow-run/{bad['id']}?tab=Artifacts",
-                   args.out / "ui-degraded-run-artifacts.png", "1400,900")
+        screenshot(browser, f"{ui}/runs", args.out / "ui-run-list.png", "1400,1000")
+        screenshot(browser, f"{ui}/runs/flow-run/{bad['id']}", args.out / "ui-degraded-run.png",
+                   "1400,900", wait_ms=25000)
+        screenshot(browser, f"{ui}/artifacts", args.out / "ui-artifacts.png", "1400,320")
         screenshot(browser, f"{ui}/artifacts/artifact/{report['id']}",
                    args.out / "ui-quality-report.png", "1400,1500")
     finally:

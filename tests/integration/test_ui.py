@@ -74,7 +74,7 @@ def test_runs_of_the_embedded_default_are_in_the_ui_it_serves(tmp_path: Path) ->
             "artifacts": {"flow_run_id": {"any_": [first_id]}}}).json()
         assert {a["type"] for a in artifacts} == {"table", "markdown", "image"}
         assert any(a["key"].startswith("ocr-cer-trend-") for a in artifacts)
-        page = httpx.get(f"{ui}/runs", timeout=30)
+        page = httpx.get(f"{ui}/runs", headers={"Accept": "text/html"}, timeout=30)
         assert page.status_code == 200 and "<html" in page.text.lower()
 
         # while the UI runs, a run reports to it: it is listed live, and says where
