@@ -103,7 +103,9 @@ def ingest(request: job.IngestRequest, gpu: bool | None = None) -> job.RunSummar
     try:
         state = job.start_run(request, run_id=str(flow_run.id) if flow_run.id else None)
     except InputError as exc:  # a parameter to fix (a placeholder place): one line, no trace
-        return Failed(message=exc.message, data=exc)
+        # a fresh error, never raised: a worker's engine re-raises a failed run's data, and
+        # this keeps our frames out of the trace it logs
+        return Failed(message=exc.message, data=type(exc)(exc.message))
     logger.info("run %s: %s -> %s", state.run_id, request.source, request.lake)
     try:
         for wave in job.candidate_waves(state):
