@@ -109,8 +109,8 @@ def prefect_api() -> Iterator[PrefectApi]:
         server.start(timeout=timeout)
         api = PrefectApi(server.api_url, ui, True)
     os.environ["PREFECT_API_URL"] = api.url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+    try:  # Prefect's own "View at" line then names the UI that stays, not this server
+        with temporary_settings(updates={PREFECT_API_URL: api.url, PREFECT_UI_URL: api.ui}):
             yield api
             drain_prefect_workers()
     finally:

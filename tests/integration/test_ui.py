@@ -33,12 +33,13 @@ def _env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _ingest(source: Path, lake: Path, env: dict[str, str]) -> list[str]:
+def _ingest(source: Path, lake: Path, env: dict[str, str]) -> tuple[list[str], str]:
+    """The command's printed lines (stdout) and its logs (stderr)."""
     done = subprocess.run([sys.executable, "-m", "ocr_tasks.cli", "ingest", str(source),
                            "--lake", str(lake), "--workers", "1", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().splitlines()
+    return done.stdout.strip().splitlines(), done.stderr
 
 
 def _runs(api: str) -> dict[str, dict[str, Any]]:
@@ -53,12 +54,13 @@ def test_runs_of_the_embedded_default_are_in_the_ui_it_serves(tmp_path: Path) ->
     source, lake = tmp_path / "in", tmp_path / "lake"
     write_document(source, "a.png", [["Claim CLM-2026-1"]])
 
-    lines = _ingest(source, lake, env)
+    lines, logs = _ingest(source, lake, env)
     last = re.fullmatch(r"run history: `ocr-pipeline ui` \(or `make ui`\) serves it, then "
                         rf"open {ui}/runs/flow-run/([0-9a-f-]+)", lines[-1])
     assert last, lines  # not the address of the server that stopped with the run
     first_id = last.group(1)
     assert not any(re.search(r"https?://127\.0\.0\.1:\d+/api", line) for line in lines)
+    assert f"View at {ui}/runs/flow-run/{first_id}" in logs  # Prefect's own line, too
 
     server = subprocess.Popen([sys.executable, "-m", "ocr_tasks.cli", "ui"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -79,7 +81,7 @@ def test_runs_of_the_embedded_default_are_in_the_ui_it_serves(tmp_path: Path) ->
 
         # while the UI runs, a run reports to it: it is listed live, and says where
         write_document(source, "b.png", [["Claim CLM-2026-2"]])
-        lines = _ingest(source, lake, env)
+        lines, _ = _ingest(source, lake, env)
         live = re.fullmatch(rf"run in the Prefect UI: {ui}/runs/flow-run/([0-9a-f-]+)",
                             lines[-1])
         assert live, lines
