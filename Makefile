@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: run test test-fast lint install system-packages bench evaluate clean
+.PHONY: run ui test test-fast lint install system-packages bench evaluate clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,10 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/ocr-pipeline ingest $(SOURCE) --lake $(LAKE) $(ARGS)
+
+# The run history of `make run` (its runs, artifacts, CER trend) in the Prefect UI; Ctrl-C stops it.
+ui: install
+	$(BIN)/ocr-pipeline ui $(ARGS)
 
 # Lint, types and import contracts (layers, no Prefect in the library) before the tests.
 lint: install

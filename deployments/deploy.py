@@ -1,7 +1,9 @@
 """Deploy ``deployments/prefect.yaml``, placed and scheduled by the settings.
 
 ``prefect deploy --all`` registers the deployments as the file has them: placeholder places
-(no valid bucket names) and the nightly schedule inactive. This script deploys the same file,
+(no valid bucket names) and the nightly schedule inactive; a run of such a deployment fails
+at once with one line naming the parameter (``source is a placeholder (s3://__set_...``,
+``ocr_tasks.pipeline.job.check_placed``). This script deploys the same file,
 one deployment at a time (``--all`` ignores ``--pool`` and ``--param``), with
 
 - the places of ``OCR_SCHEDULE_SOURCE`` / ``OCR_SCHEDULE_LAKE`` as the parameters ``source`` and
@@ -11,8 +13,8 @@ one deployment at a time (``--all`` ignores ``--pool`` and ``--param``), with
 
 and then sets the nightly's cron and time zone from ``OCR_SCHEDULE_CRON`` /
 ``OCR_SCHEDULE_TIMEZONE`` (defaults as in prefect.yaml), active once source and lake are both
-set, unless ``OCR_SCHEDULE_ACTIVE=false``. Run it again after any change: a deploy replaces the
-schedules.
+set (and neither is a placeholder), unless ``OCR_SCHEDULE_ACTIVE=false``. Run it again
+after any change: a deploy replaces the schedules.
 
     PREFECT_API_URL=... OCR_SCHEDULE_SOURCE=s3://drop/in OCR_SCHEDULE_LAKE=s3://lake/ocr \\
         python deployments/deploy.py [--pool ocr-k8s]
@@ -76,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(HERE.parent))  # also from a checkout that is not installed
     from ocr_tasks.core.config import ScheduleSettings
+    from ocr_tasks.pipeline.job import is_placeholder
 
     settings = ScheduleSettings()
-    placed = bool(settings.source and settings.lake)
+    placed = bool(settings.source and settings.lake) and not any(
+        is_placeholder(place) for place in (settings.source, settings.lake) if place)
     ensure_pool(args.pool)
     names = [d["name"] for d in yaml.safe_load(PREFECT_FILE.read_text())["deployments"]]
     for name in names:

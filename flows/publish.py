@@ -1,18 +1,26 @@
 """Publish a finished run to Prefect: artifacts, ``ocr.quality.degraded`` events and the
-``Degraded`` state. What they say is computed in ``ocr_tasks.quality.report``."""
+``Degraded`` state. What they say is computed in ``ocr_tasks.quality.report``.
+
+``Degraded`` is a state of type FAILED: the UI colours a badge by its state's type, not its
+name, so a Completed state named Degraded was as green as every good run in the run list.
+Its data is a :class:`RunDegraded` carrying the run's summary: the rows are committed and
+usable, and ``state.result()`` raises one line that says why the run is flagged.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ocr_tasks.core.config import PipelineSettings
+from ocr_tasks.core.errors import RunDegraded
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.quality import report
 
 
 def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = None) -> Any:
     """Publish the run's artifacts and events; return what the flow should return: the
-    summary, or a Completed state named ``Degraded`` carrying it when quality slipped.
+    summary, or a FAILED-type state named ``Degraded`` carrying it (in a
+    :class:`RunDegraded`) when quality slipped.
 
     The verdict is the one ``pipeline.job`` judged and recorded (``summary.verdict``, see
     ``ocr_tasks.quality.verdict``): customer pages and canaries apart, each alert an event.
@@ -26,7 +34,7 @@ def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = No
     from prefect.events import emit_event
     from prefect.logging import get_run_logger
     from prefect.runtime import flow_run
-    from prefect.states import Completed
+    from prefect.states import Failed
 
     settings = settings or PipelineSettings()
     verdict = summary.verdict
@@ -71,4 +79,4 @@ def publish_run(summary: Any, state: Any, settings: PipelineSettings | None = No
                             "degraded_scopes": verdict.degraded_scopes, "run": scopes})
     message = "OCR quality degraded: " + "; ".join(a.describe() for a in verdict.alerts)
     get_run_logger().error(message)
-    return Completed(name="Degraded", message=message, data=summary)
+    return Failed(name="Degraded", message=message, data=RunDegraded(message, summary))

@@ -1,8 +1,9 @@
 """Where the job runs: the Prefect API it reports to and the Dask cluster it fans out to.
 
 Defaults are embedded so ``make run`` needs nothing: a local Prefect API (one server
-subprocess on loopback, SQLite under PREFECT_HOME, shared by every Dask worker) and a
-``LocalCluster`` of single-threaded worker processes. In production PREFECT_API_URL names
+subprocess on loopback, SQLite under PREFECT_HOME, shared by every Dask worker; or the
+server of ``ocr-pipeline ui`` when it runs) and a ``LocalCluster`` of single-threaded
+worker processes. In production PREFECT_API_URL names
 a Prefect server on PostgreSQL and ``--dask-address`` an existing cluster whose GPU workers
 declare ``--resources GPU=1``.
 """
@@ -14,6 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,51 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ANY_INTERFACE = ("0.0.0.0", "", "::")
+
+
+def local_api_url(host: str, port: int) -> str:
+    """The API of a Prefect server on this host, as a client here reaches it."""
+    reach = "127.0.0.1" if host in ANY_INTERFACE else host
+    return f"http://{reach}:{port}/api"
+
+
+def api_answers(api_url: str, timeout_s: float = 2.0) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{api_url}/health", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    """The API a run reports to, and where its history can be seen afterwards.
+
+    ``temporary``: a server started for this run alone, gone when the run ends; its runs
+    stay in the SQLite database under PREFECT_HOME, which ``ocr-pipeline ui`` serves on
+    ``ui`` (ScheduleSettings.api_host / api_port, as ``ocr-pipeline serve``).
+    """
+
+    url: str
+    ui: str
+    temporary: bool
+
+    def run_link(self, flow_run_id: Any) -> str:
+        """The line a command ends with: how to open this run in the Prefect UI."""
+        page = f"{self.ui}/runs/flow-run/{flow_run_id}" if flow_run_id else f"{self.ui}/runs"
+        if self.temporary:
+            return (f"run history: `ocr-pipeline ui` (or `make ui`) serves it, then open "
+                    f"{page}")
+        return f"run in the Prefect UI: {page}"
+
+
 @contextlib.contextmanager
-def prefect_api() -> Iterator[str]:
-    """Yield the API URL runs report to, starting a local server when none is configured.
+def prefect_api() -> Iterator[PrefectApi]:
+    """The API runs report to: PREFECT_API_URL when configured; else a Prefect server that
+    already answers on this host's UI address (``ocr-pipeline ui`` or ``serve``: the run
+    shows up live); else a local server started for this run.
 
     Exporting PREFECT_API_URL matters: Dask worker processes inherit it, so they report to
     the same API instead of each starting an ephemeral one on the same SQLite file.
@@ -44,23 +88,35 @@ def prefect_api() -> Iterator[str]:
     for key, value in PREFECT_QUIET_ENV.items():
         os.environ.setdefault(key, value)
     from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    from ocr_tasks.core.config import ScheduleSettings
 
     configured = PREFECT_API_URL.value()  # environment, profile, or a test harness
     if configured:
-        yield configured
+        yield PrefectApi(configured, str(PREFECT_UI_URL.value() or configured), False)
         return
 
-    server = SubprocessASGIServer(port=_free_port())
-    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url
+    settings = ScheduleSettings()
+    local = local_api_url(settings.api_host, settings.api_port)
+    ui = local.removesuffix("/api")
+    server = None
+    if api_answers(local, timeout_s=1.0):
+        api = PrefectApi(local, ui, False)
+    else:
+        server = SubprocessASGIServer(port=_free_port())
+        timeout = int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+        server.start(timeout=timeout)
+        api = PrefectApi(server.api_url, ui, True)
+    os.environ["PREFECT_API_URL"] = api.url
+    try:  # Prefect's own "View at" line then names the UI that stays, not this server
+        with temporary_settings(updates={PREFECT_API_URL: api.url, PREFECT_UI_URL: api.ui}):
+            yield api
             drain_prefect_workers()
     finally:
         os.environ.pop("PREFECT_API_URL", None)
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
 def drain_prefect_workers() -> None:

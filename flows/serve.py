@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flows.runtime import PREFECT_QUIET_ENV
+from flows.runtime import ANY_INTERFACE, PREFECT_QUIET_ENV, api_answers, local_api_url
 from ocr_tasks.core.config import PipelineSettings, ScheduleSettings
 from ocr_tasks.core.errors import InputError
 
@@ -98,23 +98,6 @@ def build_deployments(settings: ScheduleSettings) -> list[Any]:
     return [nightly, backfill_deployment]
 
 
-def _healthy(api_url: str, timeout_s: float = 2.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{api_url}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-_ANY = ("0.0.0.0", "", "::")
-
-
-def _local_url(host: str, port: int) -> str:
-    reach = "127.0.0.1" if host in _ANY else host
-    return f"http://{reach}:{port}/api"
-
-
 def start_prefect_server(settings: ScheduleSettings, log_path: Path) -> subprocess.Popen[bytes]:
     """``prefect server start`` (API, UI, scheduler) on api_host:api_port; returns once it
     answers."""
@@ -123,7 +106,7 @@ def start_prefect_server(settings: ScheduleSettings, log_path: Path) -> subproce
     env.pop("PREFECT_API_URL", None)
     # Where the browser finds the API: this host's name when the server listens on every
     # interface (override with PREFECT_UI_API_URL behind a proxy or a DNS name).
-    host = socket.gethostname() if settings.api_host in _ANY else settings.api_host
+    host = socket.gethostname() if settings.api_host in ANY_INTERFACE else settings.api_host
     env.setdefault("PREFECT_UI_API_URL", f"http://{host}:{settings.api_port}/api")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -131,14 +114,14 @@ def start_prefect_server(settings: ScheduleSettings, log_path: Path) -> subproce
             [sys.executable, "-m", "prefect", "server", "start",
              "--host", settings.api_host, "--port", str(settings.api_port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    url = _local_url(settings.api_host, settings.api_port)
+    url = local_api_url(settings.api_host, settings.api_port)
     deadline = time.monotonic() + settings.api_startup_timeout_s
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise ServeError(f"the Prefect server exited with {process.returncode}: {tail}")
-            if _healthy(url, timeout_s=1.0):
+            if api_answers(url, timeout_s=1.0):
                 return process
             time.sleep(0.5)
         raise ServeError(f"the Prefect server did not answer at {url} within "
@@ -168,13 +151,13 @@ def prefect_api(settings: ScheduleSettings) -> Iterator[str]:
 
     configured = PREFECT_API_URL.value()
     if configured:
-        if not _healthy(configured, timeout_s=10.0):
+        if not api_answers(configured, timeout_s=10.0):
             raise ServeError(f"no Prefect API answers at {configured} (PREFECT_API_URL)")
         yield configured
         return
-    url = _local_url(settings.api_host, settings.api_port)
+    url = local_api_url(settings.api_host, settings.api_port)
     process = None
-    if not _healthy(url):
+    if not api_answers(url):
         log_path = Path(PREFECT_HOME.value()) / "ocr-serve-server.log"
         print(f"starting a Prefect server on {url.removesuffix('/api')} (log: {log_path})",
               flush=True)
@@ -189,7 +172,7 @@ def prefect_api(settings: ScheduleSettings) -> Iterator[str]:
             stop_process(process)
 
 
-def _sigterm_as_interrupt() -> None:
+def sigterm_as_interrupt() -> None:
     """SIGTERM (docker stop, systemd, kill) shuts serve down like Ctrl-C: schedules paused,
     the Prefect server it started stopped."""
     if threading.current_thread() is threading.main_thread():
@@ -201,7 +184,7 @@ def serve(settings: ScheduleSettings) -> None:
     from prefect import serve as prefect_serve
 
     check_schedule(settings)
-    _sigterm_as_interrupt()
+    sigterm_as_interrupt()
     try:
         with prefect_api(settings) as api_url:
             deployments = build_deployments(settings)

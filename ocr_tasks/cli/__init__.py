@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "serve": "ocr_tasks.cli.serve",
     "models": "ocr_tasks.cli.models",
     "synth-dataset": "ocr_tasks.cli.synth_dataset",
+    "ui": "ocr_tasks.cli.ui",
 }
 
 

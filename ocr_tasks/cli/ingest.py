@@ -81,7 +81,7 @@ def _progress_bar(enabled: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     from flows import runtime
     from flows.ingest import backfill, nightly_ingest
-    from ocr_tasks.core.errors import ExitCode, OcrPipelineError, exit_code
+    from ocr_tasks.core.errors import ExitCode, OcrPipelineError, RunDegraded, exit_code
     from ocr_tasks.pipeline.job import check_source
 
     params: dict[str, Any] = {
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     bar, unsubscribe = _progress_bar(show_bar)
     try:
         with logs_above_bars(), quiet_child_consoles(show_bar), \
-                runtime.prefect_api() as api_url:
+                runtime.prefect_api() as api:
             params["gpu"] = runtime.cluster_has_gpus(args.dask_address)
             flow = nightly_ingest if args.flow_name == "nightly_ingest" else backfill
             runner = runtime.dask_task_runner(args.workers, args.dask_address)
@@ -105,17 +105,20 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         unsubscribe()
+    link = api.run_link(state.state_details.flow_run_id)
+    if isinstance(outcome, RunDegraded):  # the Degraded state: committed, quality flagged
+        outcome = outcome.summary
     if isinstance(outcome, OcrPipelineError):
-        print(f"run FAILED ({api_url}): {outcome.message}", file=sys.stderr)
+        print(f"run FAILED: {outcome.message}\n{link}", file=sys.stderr)
         return exit_code(outcome)
     if isinstance(outcome, BaseException):
-        print(f"run FAILED ({api_url}): {type(outcome).__name__}: {outcome}", file=sys.stderr)
+        print(f"run FAILED: {type(outcome).__name__}: {outcome}\n{link}", file=sys.stderr)
         return ExitCode.FAILED
     summary = cast("RunSummary", outcome)
     print(summary.describe())
     print(f"tables: {params['lake']}/"
           "{documents,pages,lines,words,errors,cer_samples,runs,batches}")
-    print(f"Prefect API: {api_url}")
+    print(link)
     if summary.verdict is not None and summary.verdict.degraded:
         print(f"run DEGRADED: {'; '.join(a.describe() for a in summary.verdict.alerts)}")
         return ExitCode.DEGRADED

@@ -9,7 +9,7 @@ orchestrator retries the batch.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ExitCode(IntEnum):
@@ -139,6 +139,19 @@ class RunFailed(OcrPipelineError):
     kind = "run_failed"
 
 
+class RunDegraded(OcrPipelineError):
+    """A run completed and committed its data, but its measured quality is below the
+    threshold (``quality.verdict``). It carries the run's summary: the flow's Degraded state
+    holds it, so the run stands out as a failure in the Prefect UI while its figures stay
+    readable (``state.result(raise_on_failure=False).summary``)."""
+
+    kind = "degraded"
+
+    def __init__(self, message: str, summary: Any = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 def error_kind(exc: BaseException) -> str:
     """The stable kind of any exception (unknown ones are ``internal``)."""
     return exc.kind if isinstance(exc, OcrPipelineError) else "internal"
@@ -156,4 +169,6 @@ def exit_code(exc: BaseException) -> ExitCode:
         return ExitCode.STORAGE
     if isinstance(exc, ModelError):
         return ExitCode.MODEL
+    if isinstance(exc, RunDegraded):
+        return ExitCode.DEGRADED
     return ExitCode.FAILED

@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -144,9 +145,31 @@ def _within(inner: str, outer: str) -> bool:
     return inner.startswith(outer)
 
 
+# The places deployments/prefect.yaml ships with, to be replaced per installation
+# (``s3://__set_OCR_SCHEDULE_SOURCE__/incoming``), and the usual "change me" spellings.
+PLACEHOLDER = re.compile(r"__set_\w*__|(?<![a-z0-9])change[-_]?me(?![a-z0-9])", re.IGNORECASE)
+
+
+def is_placeholder(uri: str) -> bool:
+    return PLACEHOLDER.search(uri) is not None
+
+
+def check_placed(source: str, lake: str) -> None:
+    """A deployment created with the file's placeholder places must fail at once, naming the
+    parameter, instead of reaching S3 with a bucket that cannot exist."""
+    for name, uri in (("source", source), ("lake", lake)):
+        if is_placeholder(uri):
+            raise InputError(
+                f"{name} is a placeholder ({uri}): set it in deployments/prefect.yaml (or "
+                f"OCR_SCHEDULE_{name.upper()} for deployments/deploy.py) or pass "
+                f"--param {name}=...")
+
+
 def check_source(source: str, lake: str) -> None:
     """A mistyped folder would otherwise look like an empty drop and 'succeed'; a lake inside
-    its source (or the reverse) would ingest its own files, more every run."""
+    its source (or the reverse) would ingest its own files, more every run; a placeholder
+    place would fail later with an S3 traceback."""
+    check_placed(source, lake)
     if "://" not in source and not os.path.isdir(source):
         raise InputError(f"source folder {source} does not exist")
     src, dst = open_store(source).root_uri, open_store(lake).root_uri

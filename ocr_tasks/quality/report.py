@@ -10,9 +10,9 @@ is called once by the flow after the run is recorded and creates, in the Prefect
 * event ``ocr.quality.degraded`` for every alert of the run's verdict (``quality.verdict``:
   customer pages and canaries judged apart, per batch and per run), for Prefect automations
   to alert on;
-* when degraded, the run ends in a Completed state named ``Degraded`` whose message says
-  which pages, batches and by how much: the flow-run list shows it at a glance, and the
-  data (the CER samples) is written, so the run is not failed.
+* when degraded, the run ends in a state named ``Degraded`` whose message says which pages,
+  batches and by how much, of type FAILED so that the flow-run list shows it in red at a
+  glance (the UI colours by type); its rows are committed and usable all the same.
 
 Artifact keys carry the flow and the lake (:func:`artifact_key`), so two lakes or two flows
 on one Prefect server keep their own "latest" report.

@@ -9,8 +9,8 @@ A verdict holds, per scope, the run's micro CER over its scored pages, and an :c
 for every scope above the threshold: per batch measured in this run (not replayed), then per
 run. A run with any alert is **degraded**: ``pipeline.job`` records ``runs.status =
 'degraded'``, the CLI exits with ``ExitCode.DEGRADED``, and ``flows.publish`` turns each
-alert into an ``ocr.quality.degraded`` event and the run into a Completed state named
-``Degraded``.
+alert into an ``ocr.quality.degraded`` event and the run into a FAILED-type state named
+``Degraded`` (red in the Prefect UI's run list; the data is committed all the same).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ocr_tasks.cli import main as cli
-from ocr_tasks.core.errors import ExitCode
+from ocr_tasks.core.errors import ExitCode, RunDegraded
 from ocr_tasks.lake.tables import Lake
 from ocr_tasks.quality.report import DEGRADED_EVENT, artifact_key
 from tests.integration.conftest import write_document
@@ -112,9 +112,17 @@ def test_degraded_canaries_push_cer_past_threshold_and_emit_event(
         source: Path, tmp_path: Path, events: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     lake = tmp_path / "lake"
     state = run(source, lake, monkeypatch, OCR_CANARY_PAGES="1", OCR_CANARY_SEVERITY="6")
-    assert state.is_completed() and state.name == "Degraded"
+    # FAILED-type: the UI colours a badge by type, and a degraded run must not be green
+    assert state.is_failed() and state.name == "Degraded"
     assert "OCR quality degraded" in state.message and "> 10%" in state.message
-    summary = state.result()
+    with pytest.raises(RunDegraded, match="^OCR quality degraded: canaries"):
+        state.result()
+    summary = state.result(raise_on_failure=False).summary  # the data is committed and usable
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).state
+    assert stored is not None and (stored.type.value, stored.name) == ("FAILED", "Degraded")
     assert summary.status == "degraded" and summary.cer > 0.10
 
     batches = Lake.open(str(lake)).read_table("batches").to_pylist()

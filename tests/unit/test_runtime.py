@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,34 @@ def test_routine_worker_kill_at_shutdown_is_not_logged(caplog: pytest.LogCapture
         nanny.warning("Worker process still alive after 4.0 seconds, killing")
         nanny.warning("Restarting worker")
     assert [r.getMessage() for r in caplog.records] == ["Restarting worker"]
+
+
+def test_a_run_ends_by_saying_where_to_see_it() -> None:
+    from flows.runtime import PrefectApi
+
+    run_id = "6f1c2a3e-0000-4000-8000-000000000001"
+    temporary = PrefectApi("http://127.0.0.1:53613/api", "http://127.0.0.1:4200", True)
+    assert temporary.run_link(run_id) == (
+        "run history: `ocr-pipeline ui` (or `make ui`) serves it, then open "
+        f"http://127.0.0.1:4200/runs/flow-run/{run_id}")  # not the server gone with the run
+    served = PrefectApi("https://prefect.example/api", "https://prefect.example", False)
+    assert served.run_link(run_id) == (
+        f"run in the Prefect UI: https://prefect.example/runs/flow-run/{run_id}")
+    assert served.run_link(None) == "run in the Prefect UI: https://prefect.example/runs"
+
+
+def test_the_ui_shows_where_runs_without_an_api_keep_their_history(tmp_path: Path) -> None:
+    from prefect.settings import (
+        PREFECT_API_DATABASE_CONNECTION_URL,
+        PREFECT_HOME,
+        temporary_settings,
+    )
+
+    from flows.ui import history_database
+
+    with temporary_settings(updates={PREFECT_HOME: str(tmp_path)},
+                            restore_defaults={PREFECT_API_DATABASE_CONNECTION_URL}):
+        assert history_database() == str(tmp_path / "prefect.db")
+    url = "postgresql+asyncpg://prefect:s3cret@db:5432/prefect"
+    with temporary_settings(updates={PREFECT_API_DATABASE_CONNECTION_URL: url}):
+        assert history_database() == "postgresql+asyncpg://prefect:***@db:5432/prefect"
