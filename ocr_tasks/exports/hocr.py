@@ -1,8 +1,9 @@
-"""hOCR 1.2 (XHTML): ``ocr_page`` > ``ocr_line`` > ``ocrx_word``, each with its ``bbox``.
-
-Boxes are whole pixels of the page as delivered; a line's box is grown to hold its words'
-boxes (the spec nests them), word confidences are ``x_wconf`` (0-100). ``check`` validates
-what the spec requires of such a file (see its docstring).
+"""hOCR 1.2 (XHTML): ``ocr_page`` > ``ocr_carea`` > ``ocr_par`` > ``ocr_line`` >
+``ocrx_word``, each with its ``bbox``, the nesting Tesseract writes and hOCR readers
+(OCRmyPDF, hocr-tools) expect. The engine finds lines, not blocks: a page's lines form one
+area and paragraph. Boxes are whole pixels of the page as delivered; a line's box is grown to
+hold its words' boxes (the spec nests them); word confidences are ``x_wconf`` (0-100).
+``check`` validates what the spec requires of such a file (see its docstring).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ocr_tasks.document import Document, Page
 from ocr_tasks.exports.boxes import IntBox, int_box, union
 
-CAPABILITIES = "ocr_page ocr_line ocrx_word"
+CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word"
 _HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"
     "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
@@ -39,12 +40,18 @@ def _page(page: Page, number: int, out: list[str]) -> None:
     if page.dpi:
         title += f"; scan_res {round(page.dpi)} {round(page.dpi)}"
     out.append(f'  <div class="ocr_page" id="page_{number}" title="{title}">\n')
-    for li, line in enumerate(page.lines, 1):
+    lines = []
+    for line in page.lines:
         words = [(w, int_box(w.box, page.width, page.height)) for w in line.words]
-        if not words:
-            continue
-        box = union([int_box(line.box, page.width, page.height), *(b for _, b in words)])
-        out.append(f'   <span class="ocr_line" id="line_{number}_{li}" '
+        if words:
+            box = union([int_box(line.box, page.width, page.height), *(b for _, b in words)])
+            lines.append((words, box))
+    if lines:
+        area = _bbox(union(box for _, box in lines))
+        out.append(f'   <div class="ocr_carea" id="block_{number}" title="{area}">\n'
+                   f'    <p class="ocr_par" id="par_{number}" title="{area}">\n')
+    for li, (words, box) in enumerate(lines, 1):
+        out.append(f'     <span class="ocr_line" id="line_{number}_{li}" '
                    f'title="{_bbox(box)}">')
         for wi, (word, wbox) in enumerate(words, 1):
             conf = round(min(max(word.confidence, 0.0), 1.0) * 100)
@@ -53,6 +60,8 @@ def _page(page: Page, number: int, out: list[str]) -> None:
             if wi < len(words):
                 out.append(" ")
         out.append("</span>\n")
+    if lines:
+        out.append("    </p>\n   </div>\n")
     out.append("  </div>\n")
 
 
@@ -85,9 +94,10 @@ def _inside(inner: IntBox, outer: IntBox) -> bool:
 def check(data: bytes) -> list[str]:
     """What the hOCR spec requires of our files, as problems (empty: valid): well-formed
     XHTML; ``ocr-system`` and ``ocr-capabilities`` metadata naming every class used; every
-    ``ocr_page``, ``ocr_line`` and ``ocrx_word`` with a ``bbox`` of 4 integers, x0 <= x1 and
-    y0 <= y1; lines inside a page, words inside a line, each box inside its parent's; ids
-    unique."""
+    ``ocr_page``, ``ocr_carea``, ``ocr_par``, ``ocr_line`` and ``ocrx_word`` with a ``bbox``
+    of 4 integers, x0 <= x1 and y0 <= y1; each inside the one above it (area in a page,
+    paragraph in an area, line in a paragraph, word in a line), each box inside its
+    parent's; ids unique."""
     import xml.etree.ElementTree as ET
 
     try:
@@ -102,7 +112,8 @@ def check(data: bytes) -> list[str]:
         problems.append("no ocr-system meta")
     capabilities = set(meta.get("ocr-capabilities", "").split())
     ids: set[str] = set()
-    parents = {"ocr_page": None, "ocr_line": "ocr_page", "ocrx_word": "ocr_line"}
+    parents = {"ocr_page": None, "ocr_carea": "ocr_page", "ocr_par": "ocr_carea",
+               "ocr_line": "ocr_par", "ocrx_word": "ocr_line"}
 
     def walk(element: ET.Element, ancestor: tuple[str, IntBox] | None) -> None:
         for child in element:
