@@ -57,7 +57,8 @@ def _device_transform(page: Any, width: int, height: int) -> np.ndarray:
 def extract_words(page: Any, width: int, height: int) -> tuple[LayerWord, ...]:
     """Words of an open PDFium page (``pypdfium2.PdfPage``), boxes in pixels of its render
     at ``width`` x ``height``. The caller holds PDFium's lock. Words break at white space,
-    lines at PDFium's line breaks (generated from the text's positions)."""
+    lines at PDFium's line breaks (generated from the text's positions); characters whose
+    centre lies off the rendered page are not words of it (nobody sees them)."""
     import pypdfium2.raw as pdfium_c
 
     textpage = page.get_textpage()
@@ -89,6 +90,10 @@ def extract_words(page: Any, width: int, height: int) -> tuple[LayerWord, ...]:
                 continue
             if not pdfium_c.FPDFText_GetCharBox(raw, i, ctypes.byref(left), ctypes.byref(right),
                                                 ctypes.byref(bottom), ctypes.byref(top)):
+                continue
+            cx, cy = m @ ((left.value + right.value) / 2, (bottom.value + top.value) / 2, 1.0)
+            if not (0 <= cx < width and 0 <= cy < height):  # off the page: never seen
+                close()
                 continue
             chars.append(ch)
             if box:

@@ -34,14 +34,28 @@ def _pdf(font_pt: float) -> Any:
     return pdf
 
 
+def _wrapped(pdf: Any, line: str, width: float) -> list[str]:
+    out: list[str] = []
+    for word in line.split(" "):
+        if out and pdf.get_string_width(f"{out[-1]} {word}") <= width:
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    return out or [""]
+
+
 def write_born_digital_pdf(path: Path, pages: list[list[str]], font_pt: float = 11.0) -> None:
-    """A text PDF: each page's lines top-down at ``font_pt`` with 1.45 line spacing (blank
-    lines skip a line). Every glyph is real text in the layer."""
+    """A text PDF: each page's lines top-down at ``font_pt`` with 1.45 line spacing, wrapped
+    at the margin (blank lines skip a line; what does not fit the page is left out). Every
+    glyph is real text in the layer."""
     pdf = _pdf(font_pt)
+    width = A4_PT[0] - 2 * MARGIN_PT
     for lines in pages:
         pdf.add_page()
         y = MARGIN_PT + font_pt
-        for line in lines:
+        for line in (part for text in lines for part in _wrapped(pdf, text, width)):
+            if y > A4_PT[1] - MARGIN_PT:
+                break
             if line:
                 pdf.text(MARGIN_PT, y, line)
             y += font_pt * 1.45
