@@ -182,3 +182,23 @@ def test_no_exports_by_default_and_unknown_names_refused(
     assert PipelineSettings(exports=" PDF, alto,pdf").export_formats == ("pdf", "alto")
     with pytest.raises(pydantic.ValidationError, match="unknown export docx"):
         PipelineSettings(exports="pdf,docx")
+
+
+def test_a_renderer_that_fails_costs_only_that_file(
+        tmp_path: Path, scan_archive: tuple[Path, list, Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ocr_tasks.exports.pdf
+
+    def broken(document: Document, images: object) -> bytes:
+        raise ValueError("font table damaged")
+
+    monkeypatch.setattr(ocr_tasks.exports.pdf, "to_pdf", broken)
+    src, boxes, path = scan_archive
+    lake = Lake.open(str(tmp_path / "lake"))
+    ingest(src, boxes, path, lake, exports="pdf,json")
+    (doc,) = lake.read_table("documents", columns=["status", "exports"]).to_pylist()
+    assert doc["status"] == "ok" and [k.rsplit(".", 1)[1] for k in doc["exports"]] == ["json"]
+    (error,) = lake.read_table("errors", columns=["kind", "message", "retryable"]).to_pylist()
+    assert error["kind"] == "export_failed" and not error["retryable"]
+    assert "pdf export failed: ValueError: font table damaged" in error["message"]
+    assert verify_lake(lake).ok
