@@ -11,6 +11,7 @@ image's at its dpi, so the text layer's boxes lie on the words of the image.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -44,6 +45,9 @@ def _fonts() -> Any:
     from ocrmypdf.font import MultiFontManager
     from ocrmypdf.font.font_provider import BuiltinFontProvider
 
+    # Its warning for text without a bundled glyph ('□', CJK) advises installing fonts: the
+    # word is in the glyphless font, searchable and copyable, and nobody sees invisible text.
+    logging.getLogger("ocrmypdf.font.multi_font_manager").setLevel(logging.ERROR)
     return MultiFontManager(font_provider=BuiltinFontProvider())
 
 
