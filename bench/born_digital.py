@@ -207,7 +207,7 @@ def check_exports(lake: Lake, docs: dict, xsd: Path | None, xlink: Path | None) 
                                                             str(xlink))])
     bad_hocr = bad_alto = bad_xsd = 0
     ious: list[float] = []
-    missing = 0
+    missing = centred = 0
     words = lake.read_table("words", columns=["doc_id", "page", "text", "x0", "y0", "x1",
                                               "y1"]).to_pylist()
     pages = {(p["doc_id"], p["page"]): p for p in lake.read_table(
@@ -236,12 +236,16 @@ def check_exports(lake: Lake, docs: dict, xsd: Path | None, xlink: Path | None) 
                     if not hits:
                         missing += 1
                         continue
-                    ious.append(max(iou(box, h) for h in hits))
+                    best = max(hits, key=lambda h: iou(box, h))
+                    ious.append(iou(box, best))
+                    cx, cy = (best[0] + best[2]) / 2, (best[1] + best[3]) / 2
+                    centred += box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
     print(f"exports: {len(docs)} documents; hOCR problems in {bad_hocr}, ALTO problems in "
           f"{bad_alto}" + (f", ALTO invalid against {xsd.name}: {bad_xsd}" if schema else ""))
     print(f"searchable PDFs: {len(ious)} of {len(ious) + missing} words found by pdftotext; "
           f"box IoU with the word's lake box: median {statistics.median(ious):.2f}, "
-          f">= 0.5 for {100 * np.mean(np.array(ious) >= 0.5):.0f} %")
+          f">= 0.5 for {100 * np.mean(np.array(ious) >= 0.5):.0f} %; centre inside the lake box "
+          f"for {100 * centred / max(1, len(ious)):.1f} %")
 
 
 if __name__ == "__main__":
