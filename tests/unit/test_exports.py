@@ -128,6 +128,14 @@ def test_exports_are_committed_with_the_batch_and_named_in_documents(
                           text=True).stdout
     assert text.split("\n")[:3] == ["Invoice 4711 dated 2026-11-24", "",
                                      "Müller EUR 1.234,50"]  # reading order, phrase search
+    # and a searchable PDF coming back is read from its layer, with the same words
+    from ocr_tasks.io.rasterize import iter_pages
+    from ocr_tasks.io.text_layer import layer_page
+
+    again = [layer_page(p, "auto") for p in iter_pages(pdf, dpi=DPI, limits=LimitSettings(),
+                                                        text_layer=True)
+             if isinstance(p, PageImage)]
+    assert [[w.text for w in p.words] if p else None for p in again] == [WORDS, WORDS]
     with pikepdf.open(pdf) as opened:
         assert len(opened.pages) == 2
         meta = opened.open_metadata()
