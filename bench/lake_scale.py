@@ -201,7 +201,7 @@ class Day:
             "run_id": pa.repeat(self.run_id, len(doc)),
             "batch_id": batch_ids.take(pa.array(item_b)),
             "model_version": pa.repeat(MODEL, len(doc)),
-            "ingested_at": _ts(np.full(len(doc), ingested)),
+            "ingested_at": _ts(np.full(len(doc), ingested)), "exports": pa.nulls(len(doc)),
         })
         # pages of ok and partial items; a partial document's first page is an error instead
         ocr = np.flatnonzero(np.isin(self.outcome[self.item_doc], (OK, PARTIAL)))
@@ -232,6 +232,7 @@ class Day:
             "t_detect_ms": rng.uniform(300, 500, n_pages),
             "t_recognize_ms": rng.uniform(900, 1500, n_pages),
             "run_id": pa.repeat(self.run_id, n_pages), "batch_id": p_batch,
+            "text_source": pa.repeat("ocr", n_pages),
         })
         words_text = pa.array([f"w{k:04d}" for k in range(2000)])
         line_rows = np.repeat(np.arange(n_pages), lp)

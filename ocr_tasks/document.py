@@ -101,6 +101,7 @@ class Page:
     model_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     has_ink: bool = False  # the page has marks (dark pixels), whether or not text was read
+    text_source: str = "ocr"  # 'ocr' (the engine read it) or 'pdf' (the PDF's text layer)
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -132,6 +133,7 @@ class Page:
             "model_version": self.model_version,
             "timings": {k: round(float(v), 4) for k, v in self.timings.items()},
             "has_ink": self.has_ink,
+            "text_source": self.text_source,
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "lines": [line.to_dict() for line in self.lines],
@@ -152,6 +154,7 @@ class Page:
             model_version=d.get("model_version", ""),
             timings=dict(d.get("timings", {})),
             has_ink=bool(d.get("has_ink", False)),
+            text_source=str(d.get("text_source", "ocr")),
         )
 
 

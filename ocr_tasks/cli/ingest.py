@@ -38,7 +38,9 @@ def register(sub: Any) -> None:
     ingest = sub.add_parser(
         "ingest", help="nightly ingestion: OCR documents not yet in the lake",
         description="OCR every document under SOURCE that the lake does not hold yet (the "
-        "nightly-ingest flow), on a local Dask cluster or --dask-address.")
+        "nightly-ingest flow), on a local Dask cluster or --dask-address. PDF pages whose text "
+        "layer covers them are read from it (OCR_PDF_TEXT=auto|use|ocr, default auto); "
+        "OCR_EXPORTS=pdf,hocr,alto,json also writes those files per document into the lake.")
     _common(ingest)
     ingest.set_defaults(func=run, flow_name="nightly_ingest")
     backfill = sub.add_parser(

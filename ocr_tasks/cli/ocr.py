@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         "ocr",
         help="OCR images or PDFs and print the Document JSON",
         description="OCR images or PDFs and print a JSON list with one Document (pages, "
-        "lines, words, boxes, confidences) per file, also for a single file.",
+        "lines, words, boxes, confidences) per file, also for a single file. PDF pages whose "
+        "text layer covers them are read from it (OCR_PDF_TEXT=auto|use|ocr, default auto).",
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="PNG, JPEG, TIFF or PDF")
     p.add_argument("--json", dest="json_out", type=Path, metavar="OUT",
@@ -42,29 +43,37 @@ def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def ocr_file(path: Path, engine: Any, dpi: int) -> tuple[Any, list[str]]:
-    """The Document of one file and the messages of the pages that failed."""
+def ocr_file(path: Path, engine: Any, dpi: int, pdf_text: str = "auto"
+             ) -> tuple[Any, list[str]]:
+    """The Document of one file and the messages of the pages that failed; PDF pages with a
+    text layer follow ``OCR_PDF_TEXT`` as in the pipeline (``io.text_layer``)."""
     from ocr_tasks.core.config import LimitSettings
     from ocr_tasks.document import Document
     from ocr_tasks.io.rasterize import PageFailure, iter_pages
+    from ocr_tasks.io.text_layer import layer_page
 
     pages: list[Any] = []
     failures: list[str] = []
-    for chunk in _chunks(iter_pages(path, dpi=dpi, limits=LimitSettings()), PAGES_PER_CALL):
+    stream = iter_pages(path, dpi=dpi, limits=LimitSettings(), text_layer=pdf_text != "ocr")
+    for chunk in _chunks(stream, PAGES_PER_CALL):
         images = []
+        done = []
         for item in chunk:
             if isinstance(item, PageFailure):
                 failures.append(
                     f"{path} page {item.index + 1}: {item.error.kind}: {item.error.message}"
                 )
+            elif (from_layer := layer_page(item, pdf_text)) is not None:
+                done.append(from_layer)
             else:
                 images.append(item)
-        pages.extend(engine.recognize_pages(images) if images else [])
+        recognized = engine.recognize_pages(images) if images else []
+        pages.extend(sorted([*done, *recognized], key=lambda p: p.index))
     return Document(source=str(path), pages=tuple(pages)), failures
 
 
 def run(args: argparse.Namespace) -> int:
-    from ocr_tasks.core.config import EngineSettings
+    from ocr_tasks.core.config import EngineSettings, PipelineSettings
     from ocr_tasks.core.errors import ExitCode, InputError
     from ocr_tasks.engine.predictor import get_engine
 
@@ -76,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     status = ExitCode.OK
     documents = []
     engine = get_engine(settings)
+    pdf_text = PipelineSettings().pdf_text
     for path in args.files:
         try:
-            document, failures = ocr_file(path, engine, settings.dpi)
+            document, failures = ocr_file(path, engine, settings.dpi, pdf_text)
         except InputError as e:
             print(f"error: {path}: {e.kind}: {e.message}", file=sys.stderr)
             status = ExitCode.FAILED

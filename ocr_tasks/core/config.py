@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "onnx", "torch"]
 Charset = Literal["latin", "full"]
+PdfText = Literal["auto", "use", "ocr"]
+# What ``OCR_EXPORTS`` may name: searchable PDF, hOCR, ALTO XML, Document JSON.
+EXPORT_FORMATS: tuple[str, ...] = ("pdf", "hocr", "alto", "json")
 # 'auto', 'cpu', 'cuda' or 'cuda:N'
 DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
 
@@ -135,6 +138,29 @@ class PipelineSettings(BaseSettings):
     canary_dpi: int = Field(150, description="Resolution canaries are rendered at.")
     canary_seed: int = Field(0, description="Non-zero draws another canary set.")
     trend_runs: int = Field(20, description="Runs shown in the CER trend of the run report.")
+    exports: str = Field(
+        "", description="Files written per document beside the tables, comma-separated: "
+        "'pdf' (searchable PDF/A-2b), 'hocr', 'alto' (ALTO v4 XML), 'json' (the Document); "
+        "'' writes none. Their lake keys are in documents.exports.")
+    pdf_text: PdfText = Field(
+        "auto", description="PDF pages with a text layer: 'auto' reads a page from its layer "
+        "when the layer's words cover the page's ink (born-digital), else OCRs it; 'use' reads "
+        "every page with a non-empty layer from it; 'ocr' OCRs every page.")
+
+    @field_validator("exports")
+    @classmethod
+    def _known_exports(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in EXPORT_FORMATS]
+        if unknown:
+            raise ValueError(f"unknown export {', '.join(unknown)}: "
+                             f"choose from {', '.join(EXPORT_FORMATS)}")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def export_formats(self) -> tuple[str, ...]:
+        """The exports asked for, in the order given, each once."""
+        return tuple(n for n in self.exports.split(",") if n)
 
 
 class ScheduleSettings(BaseSettings):

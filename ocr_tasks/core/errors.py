@@ -63,6 +63,13 @@ class BadSidecar(InputError):
     kind = "bad_sidecar"
 
 
+class ExportFailed(OcrPipelineError):
+    """An export of a document (``OCR_EXPORTS``) could not be rendered: recorded, the
+    document's rows are kept (its status is not affected) and that file is not written."""
+
+    kind = "export_failed"
+
+
 class TooLarge(InputError):
     kind = "too_large"
 

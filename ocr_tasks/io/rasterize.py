@@ -51,7 +51,7 @@ from ocr_tasks.core.errors import (
     TooLarge,
     UnsupportedInput,
 )
-from ocr_tasks.page_image import PageImage
+from ocr_tasks.page_image import LayerWord, PageImage
 
 log = logging.getLogger(__name__)
 
@@ -242,16 +242,19 @@ def iter_pages(
     stop: int | None = None,
     fmt: str | None = None,
     name: str = "",
+    text_layer: bool = False,
 ) -> Iterator[PageImage | PageFailure]:
     """Pages ``start``..``stop`` (0-based, stop exclusive, clamped to the page count);
-    ``name`` stands for the file in messages, as for :func:`page_count`."""
+    ``name`` stands for the file in messages, as for :func:`page_count`. With
+    ``text_layer``, PDF pages also carry the words of their own text layer
+    (``PageImage.text_layer``, see ``io.text_layer``)."""
     if start < 0 or (stop is not None and stop < start):
         raise ValueError(f"invalid page range {start}..{stop}")
     label = name or path.name
     fmt = fmt or sniff_format(path, label)
     _check_bytes(path, limits, label)
     if fmt == "pdf":
-        yield from _iter_pdf(path, dpi, limits, start, stop, label)
+        yield from _iter_pdf(path, dpi, limits, start, stop, label, text_layer)
     elif fmt in IMAGE_FORMATS:
         yield from _iter_image(path, limits, start, stop, label)
     else:
@@ -363,6 +366,25 @@ class _PdfSource:
                     return float(m.group(1)), float(m.group(2))
         raise CorruptInput(f"{self.label}: page {index + 1} has no size")
 
+    def text_layer(self, index: int, width: int, height: int) -> tuple[LayerWord, ...] | None:
+        """The page's text-layer words in pixels of its render (``io.text_layer``); None when
+        only poppler could open the file, or PDFium cannot read the layer (the page is then
+        OCR'd like a scan)."""
+        if self.pdf is None:
+            return None
+        from ocr_tasks.io.text_layer import extract_words
+
+        with _PDFIUM_LOCK:
+            page = self.pdf[index]
+            try:
+                return extract_words(page, width, height)
+            except Exception as e:  # noqa: BLE001 - an unreadable layer only costs OCR time
+                log.warning("%s page %d: text layer unreadable (%s); OCR instead",
+                            self.label, index + 1, e)
+                return None
+            finally:
+                page.close()
+
     def render(self, index: int, dpi: int) -> np.ndarray:
         """BGR pixels of one page; PDFium first, poppler for pages PDFium cannot draw."""
         if self.pdf is not None:
@@ -454,7 +476,8 @@ def _to_bgr_array(pixels: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _iter_pdf(
-    path: Path, dpi: int, limits: LimitSettings, start: int, stop: int | None, label: str
+    path: Path, dpi: int, limits: LimitSettings, start: int, stop: int | None, label: str,
+    text_layer: bool = False,
 ) -> Iterator[PageImage | PageFailure]:
     with _PdfSource(path, limits, label) as src:
         if src.count == 0:
@@ -462,11 +485,11 @@ def _iter_pdf(
         _check_pages(src.count, limits, label)
         end = src.count if stop is None else min(stop, src.count)
         for index in range(start, end):
-            yield _pdf_page(src, index, dpi, limits)
+            yield _pdf_page(src, index, dpi, limits, text_layer)
 
 
 def _pdf_page(
-    src: _PdfSource, index: int, dpi: int, limits: LimitSettings
+    src: _PdfSource, index: int, dpi: int, limits: LimitSettings, text_layer: bool = False
 ) -> PageImage | PageFailure:
     label = f"{src.label} page {index + 1}"
     try:
@@ -479,7 +502,9 @@ def _pdf_page(
                 f"{label}: {width}x{height} px at {dpi} dpi exceeds "
                 f"OCR_LIMIT_MAX_PIXELS={limits.max_pixels}"
             )
-        return PageImage(src.render(index, dpi), index=index, dpi=float(dpi))
+        pixels = src.render(index, dpi)
+        words = src.text_layer(index, pixels.shape[1], pixels.shape[0]) if text_layer else None
+        return PageImage(pixels, index=index, dpi=float(dpi), text_layer=words)
     except OcrPipelineError as e:
         return PageFailure(index, e)
     except Exception as e:  # noqa: BLE001 - an unexpected renderer fault is a page fault

@@ -2,7 +2,8 @@
 
 Only :class:`ocr_tasks.lake.tables.Lake` reads and writes these objects; everyone else gets
 :class:`CommitRecord` instances from it. A record names every table the batch wrote, with
-its row count and file (``None`` for a table the batch wrote no rows to).
+its row count and file (``None`` for a table the batch wrote no rows to), and the keys of
+the export files it wrote (``OCR_EXPORTS``), which become visible with it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class CommitRecord:
     tables: dict[str, TableFile] = field(default_factory=dict)
     committed_at: str = ""
     log_key: str = ""  # the log entry that makes it visible (see ``lake.log``)
+    exports: tuple[str, ...] = ()  # export files (searchable PDF, hOCR, ...) of its documents
 
     @property
     def files(self) -> list[str]:
@@ -51,6 +53,7 @@ class CommitRecord:
             "ingest_date": self.ingest_date, "model_version": self.model_version,
             "tables": {n: {"rows": t.rows, "file": t.file} for n, t in self.tables.items()},
             "files": self.files, "committed_at": self.committed_at, "log_key": self.log_key,
+            "exports": list(self.exports),
         }, indent=1).encode()
 
     @classmethod
@@ -62,6 +65,7 @@ class CommitRecord:
                       for n, t in raw["tables"].items()}
             return cls(str(raw["batch_id"]), str(raw["run_id"]), str(raw["ingest_date"]),
                        str(raw.get("model_version") or ""), tables,
-                       str(raw.get("committed_at") or ""), str(raw.get("log_key") or ""))
+                       str(raw.get("committed_at") or ""), str(raw.get("log_key") or ""),
+                       tuple(str(k) for k in raw.get("exports") or ()))
         except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
             raise StorageError(f"commit record {where} is malformed: {e}") from e

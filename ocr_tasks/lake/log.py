@@ -49,7 +49,7 @@ DEFAULT_MARGIN_S = 3600.0
 COMMIT_COLUMNS = pa.schema([
     ("batch_id", pa.string()), ("run_id", pa.string()), ("ingest_date", pa.string()),
     ("model_version", pa.string()), ("committed_at", pa.string()), ("log_key", pa.string()),
-    ("tables", pa.string()),
+    ("tables", pa.string()), ("exports", pa.string()),
 ])  # fmt: skip
 
 
@@ -119,14 +119,16 @@ def _record_row(r: CommitRecord) -> dict[str, Any]:
     return {"batch_id": r.batch_id, "run_id": r.run_id, "ingest_date": r.ingest_date,
             "model_version": r.model_version, "committed_at": r.committed_at,
             "log_key": r.log_key,
-            "tables": json.dumps({n: [t.rows, t.file] for n, t in r.tables.items()})}
+            "tables": json.dumps({n: [t.rows, t.file] for n, t in r.tables.items()}),
+            "exports": json.dumps(list(r.exports)) if r.exports else None}
 
 
 def _row_record(row: dict[str, Any]) -> CommitRecord:
     tables = {n: TableFile(int(v[0]), v[1]) for n, v in json.loads(row["tables"]).items()}
+    exports = tuple(json.loads(row["exports"])) if row.get("exports") else ()
     return CommitRecord(row["batch_id"], row["run_id"], row["ingest_date"],
                         row["model_version"] or "", tables, row["committed_at"] or "",
-                        row["log_key"] or "")
+                        row["log_key"] or "", exports)
 
 
 @dataclass

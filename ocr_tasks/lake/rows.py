@@ -86,6 +86,7 @@ class DocumentRow(Row):
     batch_id: str
     model_version: str | None
     ingested_at: datetime | None
+    exports: list[str] | None = None  # lake keys of the segment's export files
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ class PageRow(Row):
     t_recognize_ms: float | None
     run_id: str
     batch_id: str
+    text_source: str = "ocr"  # 'ocr', or 'pdf': read from the PDF's text layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +257,7 @@ def page_rows(
         doc_id, page.index, page.text, confidence, page.width, page.height, page.dpi,
         page.rotation, page.skew_angle, len(page.lines), len(page.words),
         confidence < review_confidence, page.model_name, version, t["rasterize"],
-        t["preprocess"], t["detect"], t["recognize"], run_id, batch_id,
+        t["preprocess"], t["detect"], t["recognize"], run_id, batch_id, page.text_source,
     )
     lines: list[Row] = []
     words: list[Row] = []

@@ -31,6 +31,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("status", pa.string(), False), _f("format", pa.string()), _f("source_mtime", TS),
         _f("source_etag", pa.string()), _f("run_id", _ID, False), _f("batch_id", _ID, False),
         _f("model_version", pa.string()), _f("ingested_at", TS),
+        _f("exports", pa.list_(pa.string())),
     ]),
     "pages": pa.schema([
         _f("doc_id", _ID, False), _f("page", pa.int32(), False), _f("text", pa.string()),
@@ -40,7 +41,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("model_name", pa.string()), _f("model_version", pa.string()),
         _f("t_rasterize_ms", pa.float32()), _f("t_preprocess_ms", pa.float32()),
         _f("t_detect_ms", pa.float32()), _f("t_recognize_ms", pa.float32()),
-        _f("run_id", _ID, False), _f("batch_id", _ID, False),
+        _f("run_id", _ID, False), _f("batch_id", _ID, False), _f("text_source", pa.string()),
     ]),
     "lines": pa.schema([
         _f("doc_id", _ID, False), _f("page", pa.int32(), False), _f("line", pa.int32(), False),

@@ -5,9 +5,11 @@ Layout (Hive partitioning, readable by DuckDB/pandas/Spark with no custom code):
     {table}/ingest_date=YYYY-MM-DD/{batch_id}.parquet      batch_id = <run tag>-b<hash>
     {table}/ingest_date=YYYY-MM-DD/compact-<id>.parquet    rows of many batches (``compact``)
     runs/ingest_date=YYYY-MM-DD/{run_id}.parquet
+    exports/ingest_date=YYYY-MM-DD/{batch_id}/{name}        a batch's export files
     _commits/, _log/, _checkpoints/                         what is committed (``lake.log``)
 
-Protocol: a batch writes its data files first, then commits (``lake.log``). File names depend
+Protocol: a batch writes its data files (and export files: searchable PDF, hOCR, ALTO, JSON,
+listed in its record) first, then commits (``lake.log``). File names depend
 only on the batch, so a retried batch overwrites its own files instead of duplicating rows;
 keep ``BatchContext`` (including ``ingest_date``) fixed when a batch is planned so retries land
 on the same keys. :meth:`Lake.read_table` reads only committed files; a glob reader (DuckDB)
@@ -18,6 +20,7 @@ sees everything, including files of a batch being written or of a run that died,
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -52,8 +55,20 @@ __all__ = [
 ]
 
 
+EXPORTS = "exports"
+_EXPORT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
 def data_key(table: str, ingest_date: str, name: str) -> str:
     return f"{table}/{PARTITION_COLUMN}={ingest_date}/{name}.parquet"
+
+
+def export_key(ctx: BatchContext, name: str) -> str:
+    """Where a batch's export file ``name`` lives: under the batch's own folder, so a retried
+    batch overwrites it and a sweep finds a dead run's by its tag, as for data files."""
+    if not _EXPORT_NAME.fullmatch(name):
+        raise ValueError(f"export name {name!r} must match {_EXPORT_NAME.pattern}")
+    return f"{EXPORTS}/{PARTITION_COLUMN}={ctx.ingest_date}/{ctx.batch_id}/{name}"
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -104,11 +119,14 @@ class Lake:
     def write_batch(
         self, ctx: BatchContext, rows: Mapping[str, Sequence[Row | dict[str, Any]]],
         *, before_visible: Callable[[], None] | None = None,
+        exports: Mapping[str, bytes] | None = None,
     ) -> CommitRecord:
         """Write one batch's tables, then commit them (``lake.log``); returns the record.
 
         Every table given appears in the record with its row count; only non-empty tables get
-        a file. ``before_visible`` runs after the data is written and before the commit
+        a file. ``exports`` (name -> bytes) are written to :func:`export_key` before the
+        commit and listed in it: like the rows, they are the lake's only once it is
+        committed. ``before_visible`` runs after the data is written and before the commit
         becomes visible: the run's chance to refuse (a lost lease raises there). Rewriting a
         committed batch replaces it: its own files the new attempt no longer writes are
         deleted once the new commit is visible.
@@ -124,13 +142,21 @@ class Lake:
             if key is not None:
                 self.store.put(key, _parquet_bytes(table))
             written[name] = TableFile(table.num_rows, key)
+        export_keys = []
+        for name, data in sorted((exports or {}).items()):
+            key = export_key(ctx, name)
+            self.store.put(key, data)
+            export_keys.append(key)
         record = self.log.commit(
-            CommitRecord(ctx.batch_id, ctx.run_id, ctx.ingest_date, ctx.model_version, written),
+            CommitRecord(ctx.batch_id, ctx.run_id, ctx.ingest_date, ctx.model_version, written,
+                         exports=tuple(export_keys)),
             before_visible)
         own = f"/{ctx.batch_id}.parquet"
         for stale in sorted(set(previous.files if previous else ()) - set(record.files)):
             if stale.endswith(own):  # never a compacted file other batches share
                 self.store.delete(stale)
+        for stale in sorted(set(previous.exports if previous else ()) - set(record.exports)):
+            self.store.delete(stale)  # always the batch's own folder
         return record
 
     def write_run(self, run: Row | dict[str, Any]) -> None:
@@ -170,6 +196,11 @@ class Lake:
         snapshot = snapshot or self.snapshot()
         return sorted({r.tables[name].file for r in snapshot.records()  # type: ignore[misc]
                        if name in r.tables and r.tables[name].file})
+
+    def committed_exports(self, snapshot: Snapshot | None = None) -> list[str]:
+        """Keys of every committed export file (searchable PDFs, hOCR, ALTO, JSON)."""
+        snapshot = snapshot or self.snapshot()
+        return sorted({key for r in snapshot.records() for key in r.exports})
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A whole table (committed files, all partitions), with ``ingest_date`` as a string
@@ -243,6 +274,14 @@ class Lake:
                 if info.key.endswith(".parquet") and not self.is_committed(batch_id):
                     self.store.delete(info.key)
                     removed.append(info.key)
+        verdicts: dict[str, bool] = {}
+        for info in self.store.list(f"{EXPORTS}/{PARTITION_COLUMN}={ingest_date}/{tag}-"):
+            batch_id = info.key.split("/")[2]
+            if batch_id not in verdicts:
+                verdicts[batch_id] = self.is_committed(batch_id)
+            if not verdicts[batch_id]:
+                self.store.delete(info.key)
+                removed.append(info.key)
         return removed
 
 

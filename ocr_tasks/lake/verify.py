@@ -16,7 +16,8 @@ Definitions (the README's "Reliability" section says the same for operators):
   batch (or the segment has a document-level error row); ``pages``, ``lines`` and ``words`` have
   no repeated keys, and every ``lines``/``words`` row belongs to a ``pages`` row of its own
   batch; every committed batch has all its files with the row counts its commit record
-  states; no data file lacks a commit record (a glob reader would see it).
+  states; no data file lacks a commit record (a glob reader would see it);
+* every export file a commit lists exists, and no export file lacks a commit.
 
 With a source, every current source object must appear; without one, the documents the lake
 knows are checked.
@@ -65,7 +66,7 @@ from ocr_tasks.lake.maintenance import superseded_files
 from ocr_tasks.lake.manifest import missing_ranges, row_fingerprint
 from ocr_tasks.lake.schema import SCHEMAS, TABLES
 from ocr_tasks.lake.sources import Fingerprint, is_document_key, source_ref
-from ocr_tasks.lake.tables import Lake
+from ocr_tasks.lake.tables import EXPORTS, Lake
 
 T = TypeVar("T")
 
@@ -817,6 +818,21 @@ def _uncommitted(lake: Lake, files: list[_File], report: VerifyReport) -> None:
                                "that run's lease has expired)")
 
 
+def _check_exports(lake: Lake, snapshot: Snapshot, report: VerifyReport) -> None:
+    """Every committed export file exists, and no export file lacks a commit (files of a
+    batch being written, or of a dead run not yet swept, are reported like data files)."""
+    committed = set(lake.committed_exports(snapshot))
+    present: set[str] = set()
+    for info in lake.store.list(f"{EXPORTS}/"):
+        present.add(info.key)
+        if info.key not in committed:
+            report.add("uncommitted_file", info.key,
+                       "export file without a commit (a run's sweep removes it once that "
+                       "run's lease has expired)")
+    for key in sorted(committed - present):
+        report.add("export_missing", key, "export file listed in a commit does not exist")
+
+
 def _batches_of(snapshot: Snapshot, keys: set[str], table: str) -> np.ndarray:
     """Hashes of the batches whose ``table`` rows live in one of ``keys``."""
     ids = [r.batch_id for r in snapshot.records()
@@ -1080,6 +1096,7 @@ def verify_lake(lake: Lake, source: ObjectStore | None = None) -> VerifyReport:
     keys = _read_keys(lake, snapshot, files, report, uris=source is not None)
     nominated = _scan_rows(lake, files, keys, report)
     _uncommitted(lake, files, report)
+    _check_exports(lake, snapshot, report)
     _confirm_rows(lake, files, keys, nominated, report)
     _check_documents(lake, files, keys, source, report)
     return report

@@ -59,8 +59,10 @@ def current_documents(lake: Lake, columns: list[str] | None = None) -> pa.Table:
     newest = newest.rename_columns(["source_uri", "_newest"])
     pick = last.join(newest, "source_uri")
     pick = pick.filter(pc.equal(pick["ingested_at_max"], pick["_newest"]))
-    current = docs.join(pick.select(["source_uri", "_version"]), ["source_uri", "_version"],
-                        join_type="inner")
+    # a filter, not a join: Arrow joins cannot carry list columns (``exports``)
+    picked = pc.binary_join_element_wise(pick["source_uri"], pick["_version"], "\x00")
+    mine = pc.binary_join_element_wise(docs["source_uri"], docs["_version"], "\x00")
+    current = docs.filter(pc.is_in(mine, picked))
     current = current.filter(pc.not_equal(current["status"], DELETED))
     current = current.sort_by([("source_uri", "ascending"), ("page_start", "ascending")])
     keep = columns or [c for c in docs.column_names if c != "_version"]

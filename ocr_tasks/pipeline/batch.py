@@ -20,17 +20,18 @@ from typing import Any
 from ocr_tasks.core.config import EngineSettings, LimitSettings, PipelineSettings
 from ocr_tasks.core.errors import (
     BadSidecar,
+    ExportFailed,
     OcrPipelineError,
     SourceChanged,
     StorageUnreachable,
     error_kind,
     is_retryable,
 )
-from ocr_tasks.document import Page
+from ocr_tasks.document import Document, Page
 from ocr_tasks.io.storage import ObjectStore, escape_undecodable, file_content_id, open_store
 from ocr_tasks.lake.leases import check_lease
 from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
-from ocr_tasks.lake.tables import Lake
+from ocr_tasks.lake.tables import Lake, export_key
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.pipeline.planning import BatchSpec, WorkItem
 from ocr_tasks.quality.batch_quality import BatchQuality, SourceDocument
@@ -71,6 +72,9 @@ class _ItemTally:
     pages_ok: int = 0
     pages_failed: int = 0
     doc_error: bool = False
+    pages: list[Page] = field(default_factory=list)  # kept only when exports are asked for
+    images: dict[int, bytes] = field(default_factory=dict)  # page JPEGs of the PDF export
+    exports: list[str] = field(default_factory=list)  # lake keys of its export files
 
 
 @dataclass
@@ -146,18 +150,33 @@ def run_batch(
     store = source or open_store(spec.source_uri)
     quality = BatchQuality(spec.run_id, spec.batch_id, store, engine, pipeline, lake.store)
 
-    def flush() -> None:
-        for item, image, page in recognize_safely(engine, pending, error_row, tallies):
-            rows.extend(page_rows(item.probe.doc_id, page, ctx,
-                                  review_confidence=pipeline.review_confidence))
+    formats = pipeline.export_formats
+
+    def accept(item: WorkItem, image: PageImage, page: Page) -> None:
+        rows.extend(page_rows(item.probe.doc_id, page, ctx,
+                              review_confidence=pipeline.review_confidence))
+        tally = tallies[id(item)]
+        tally.pages_ok += 1
+        if formats:
+            tally.pages.append(page)
+            if "pdf" in formats:
+                from ocr_tasks.exports.pdf import page_jpeg
+
+                tally.images[page.index] = page_jpeg(image.image)
+        if page.text_source == "ocr":  # quality measures OCR; a text layer is exact
             probe = item.probe
             quality.observe(
                 SourceDocument(probe.doc_id, probe.ref.uri, probe.ref.key, probe.format),
                 image,
                 page,
             )
-            tallies[id(item)].pages_ok += 1
+
+    def flush() -> None:
+        for item, image, page in recognize_safely(engine, pending, error_row, tallies):
+            accept(item, image, page)
         pending.clear()
+
+    from ocr_tasks.io.text_layer import layer_page
 
     pages_per_call = engine.pages_per_call
     for item in spec.items:
@@ -165,8 +184,13 @@ def run_batch(
             continue
         try:
             for page_image, seconds in stream_pages(
-                store, item, engine_settings, limits, error_row, tallies
+                store, item, engine_settings, limits, error_row, tallies,
+                text_layer=pipeline.pdf_text != "ocr",
             ):
+                from_layer = layer_page(page_image, pipeline.pdf_text, seconds)
+                if from_layer is not None:  # born-digital: no OCR
+                    accept(item, page_image, from_layer)
+                    continue
                 pending.append((item, page_image, seconds))
                 if len(pending) >= pages_per_call:
                     flush()
@@ -177,8 +201,15 @@ def run_batch(
             error_row(item, None, exc.kind, exc.message, exc.retryable)
     flush()
 
+    files: dict[str, bytes] = {}
     for item in spec.items:
-        rows.tables["documents"].append(document_row(item, tallies[id(item)], ctx, now))
+        tally = tallies[id(item)]
+        made, failed = render_exports(item, tally, formats, ctx)
+        files.update(made)
+        for message in failed:
+            error_row(item, None, ExportFailed.kind, message, False)
+        tally.images.clear()
+        rows.tables["documents"].append(document_row(item, tally, ctx, now))
     by_doc = {item.probe.doc_id: item for item in spec.items}
     for doc_id, message in quality.sidecar_problems:  # the document itself is fine
         error_row(by_doc[doc_id], None, BadSidecar.kind, message, False)
@@ -201,8 +232,43 @@ def run_batch(
     )
     rows.tables["batches"] = [result.to_row()]
     fence = (lambda: check_lease(lake.store, spec.run_id)) if spec.fenced else None
-    lake.write_batch(ctx, rows.tables, before_visible=fence)
+    lake.write_batch(ctx, rows.tables, before_visible=fence, exports=files)
     return result
+
+
+def export_name(item: WorkItem, fmt: str) -> str:
+    """``<doc_id><suffix>`` for a whole document; a segment of a long document split across
+    batches is ``<doc_id>.pages-<first>-<last><suffix>`` (1-based, inclusive)."""
+    from ocr_tasks.exports import SUFFIXES
+
+    probe = item.probe
+    if item.page_start == 0 and item.page_end >= probe.pages:
+        return f"{probe.doc_id}{SUFFIXES[fmt]}"
+    return f"{probe.doc_id}.pages-{item.page_start + 1}-{item.page_end}{SUFFIXES[fmt]}"
+
+
+def render_exports(item: WorkItem, tally: _ItemTally, formats: tuple[str, ...],
+                   ctx: BatchContext) -> tuple[dict[str, bytes], list[str]]:
+    """The export files of one document's pages in this batch (name -> bytes; their keys go
+    to ``tally.exports``) and a message per format whose renderer failed: that file is
+    missing, the document and its other exports are kept."""
+    if not formats or item.is_duplicate or not tally.pages:
+        return {}, []
+    from ocr_tasks.exports import render
+
+    uri = item.probe.ref.uri
+    document = Document(uri, tuple(sorted(tally.pages, key=lambda p: p.index)),
+                        item.probe.doc_id)
+    out: dict[str, bytes] = {}
+    failed: list[str] = []
+    for fmt in formats:
+        try:
+            out[export_name(item, fmt)] = render(document, (fmt,), tally.images)[fmt]
+        except Exception as exc:  # noqa: BLE001 - one document's export, not the batch
+            log.warning("%s: %s export failed: %s", uri, fmt, exc)
+            failed.append(f"{uri}: {fmt} export failed: {type(exc).__name__}: {exc}")
+    tally.exports.extend(export_key(ctx, name) for name in out)
+    return out, failed
 
 
 def stream_pages(
@@ -212,6 +278,8 @@ def stream_pages(
     limits: LimitSettings,
     error_row: Any,
     tallies: dict[int, _ItemTally],
+    *,
+    text_layer: bool = False,
 ) -> Iterator[tuple[PageImage, float]]:
     """Yield the item's pages one at a time with their rasterize time; page faults are rows.
 
@@ -227,7 +295,7 @@ def stream_pages(
                                 "run reads the new content")
         pages = rasterize.iter_pages(path, dpi=settings.dpi, limits=limits, start=item.page_start,
                                      stop=item.page_end, fmt=item.probe.format,
-                                     name=item.probe.ref.uri)
+                                     name=item.probe.ref.uri, text_layer=text_layer)
         while True:
             t0 = time.perf_counter()
             try:
@@ -291,7 +359,8 @@ def document_row(
         status = "ok"
     return DocumentRow(probe.doc_id, probe.ref.uri, probe.ref.size, probe.pages, item.page_start,
                        item.page_end, status, probe.format, probe.ref.mtime, probe.ref.etag,
-                       ctx.run_id, ctx.batch_id, ctx.model_version, now)
+                       ctx.run_id, ctx.batch_id, ctx.model_version, now,
+                       list(tally.exports) or None)
 
 
 def replayed_result(lake: Lake, spec: BatchSpec) -> BatchResult:

@@ -28,7 +28,7 @@ def doc_row(doc_id: str, ctx: BatchContext = CTX, **kw: object) -> dict:
         "doc_id": doc_id, "source_uri": f"/src/{doc_id}.pdf", "bytes": 1234, "pages": 2,
         "page_start": 0, "page_end": 2, "status": "ok", "format": "pdf", "source_mtime": T0,
         "source_etag": None, "run_id": ctx.run_id, "batch_id": ctx.batch_id,
-        "model_version": ctx.model_version, "ingested_at": T0,
+        "model_version": ctx.model_version, "ingested_at": T0, "exports": None,
     }  # fmt: skip
     row.update(kw)
     return row
