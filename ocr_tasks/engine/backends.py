@@ -1,13 +1,16 @@
-"""Inference backends: the same three networks run by onnxruntime or by torch.
+"""Inference backends: the same three networks run by OpenVINO, onnxruntime or torch.
 
 The engine only sees ``InferenceBackend``: float32 normalized batches in, probabilities out.
-onnxruntime is the CPU default (it ran the same weights 2-2.5x faster than torch eager);
-torch serves CUDA workers with half precision and large recognizer batches.
+On CPU, OpenVINO runs the exported ONNX files (bf16 where the CPU has AVX512-BF16 or AMX,
+f32 otherwise) and is the default when installed; onnxruntime is the fallback (it ran the
+same weights 2-2.5x faster than torch eager). torch serves CUDA workers with half precision
+and large recognizer batches.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,76 @@ class OnnxBackend(InferenceBackend):
         return self._sessions[kind].run(None, {self._inputs[kind]: x})[0]
 
 
+# CPU flags under which OpenVINO runs bf16 natively (AVX512-BF16, AMX); elsewhere it emulates.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def openvino_precision(setting: str, flags: frozenset[str] | None = None) -> str:
+    """'bf16' or 'f32': ``setting`` 'auto' picks bf16 only where the CPU computes it natively
+    (measured: -46 % engine time with bf16, -12 % with f32, accuracy within 0.003)."""
+    if setting != "auto":
+        return setting
+    return "bf16" if BF16_FLAGS & (cpu_flags() if flags is None else flags) else "f32"
+
+
+def openvino_available() -> bool:
+    """True when the ``openvino`` package can be imported (an optional fast CPU runtime)."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OpenVinoBackend(InferenceBackend):
+    """OpenVINO on CPU running the same exported ONNX files as :class:`OnnxBackend`: one
+    compiled model and one infer request per network, ``threads`` threads, one stream."""
+
+    name = "openvino"
+
+    def __init__(self, paths: dict[str, Path], threads: int = 1, rec_batch_size: int = 32,
+                 precision: str = "auto"):
+        import openvino as ov
+
+        self.precision = openvino_precision(precision)
+        config = {
+            "INFERENCE_PRECISION_HINT": self.precision,
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+            # several workers share a host: pinning threads to cores would make them collide
+            "ENABLE_CPU_PINNING": False,
+        }
+        core = ov.Core()
+        try:
+            self._requests = {
+                kind: core.compile_model(str(paths[kind]), "CPU", config).create_infer_request()
+                for kind in KINDS
+            }
+        except Exception as e:  # OpenVINO raises RuntimeError subclasses of its own
+            raise ModelError(f"cannot load ONNX models {paths} into OpenVINO: {e}") from e
+        self.rec_batch_size = rec_batch_size
+
+    def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
+        request = self._requests[kind]
+        request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        # the output tensor is the request's own buffer, overwritten by the next call
+        return np.array(request.get_output_tensor(0).data, copy=True)
+
+
 class TorchBackend(InferenceBackend):
     """The torch ports of the networks: CPU, or CUDA with optional fp16; ``charset`` is the
     recognizer's charset variant (None = the models' default)."""
@@ -138,21 +211,32 @@ def exported_onnx_paths(charset: str | None = None) -> dict[str, Path]:
 
 def resolve_device(settings: EngineSettings) -> str:
     """The device the engine runs on: 'auto' becomes 'cuda' when a GPU is present, and the
-    onnx backend always runs on 'cpu'. Batch sizes follow this, never the raw setting."""
+    onnx and openvino backends always run on 'cpu'. Batch sizes follow this, never the raw
+    setting."""
     cuda = settings.device.startswith("cuda") or (settings.device == "auto" and _cuda_available())
-    if settings.backend == "onnx" or not cuda:
+    if settings.backend in ("onnx", "openvino") or not cuda:
         return "cpu"
     return settings.device if settings.device != "auto" else "cuda"
 
 
 def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
     """'auto': torch on CUDA (fp16, big recognizer batches) when a GPU is present, else
-    onnxruntime on CPU; 'onnx' / 'torch' force one (torch honours ``settings.device``)."""
+    OpenVINO on CPU when installed, else onnxruntime; 'openvino' / 'onnx' / 'torch' force one
+    (torch honours ``settings.device``)."""
     settings = settings or EngineSettings()
     device = resolve_device(settings)
     choice = settings.backend
-    if choice == "auto":
-        choice = "torch" if device.startswith("cuda") else "onnx"
+    if choice == "auto" and device.startswith("cuda"):
+        choice = "torch"
+    elif choice == "auto":
+        choice = "openvino" if openvino_available() else "onnx"
+    if choice == "openvino":
+        return OpenVinoBackend(
+            exported_onnx_paths(settings.charset),
+            threads=settings.threads,
+            rec_batch_size=settings.rec_batch_size,
+            precision=settings.openvino_precision,
+        )
     if choice == "onnx":
         return OnnxBackend(
             exported_onnx_paths(settings.charset),
@@ -169,4 +253,6 @@ def select_backend(settings: EngineSettings | None = None) -> InferenceBackend:
             rec_batch_size=settings.rec_batch_size_gpu if on_gpu else settings.rec_batch_size,
             charset=settings.charset,
         )
-    raise ValueError(f"unknown backend {settings.backend!r}: use 'auto', 'onnx' or 'torch'")
+    raise ValueError(
+        f"unknown backend {settings.backend!r}: use 'auto', 'openvino', 'onnx' or 'torch'"
+    )
