@@ -32,6 +32,7 @@ from ocr_tasks.benchmark.runner import (  # noqa: E402
     known_systems,
     run_benchmark,
 )
+from ocr_tasks.core.config import EngineSettings  # noqa: E402
 
 DEFAULT_FUNSD = ROOT.parent / "shared" / "data" / "funsd-train"
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk-pages", type=int, default=10, help="pages per interleaved round")
     ap.add_argument("--flow-batch-pages", type=int, default=25, help="--batch-pages of the flows")
+    ap.add_argument("--device", default="auto",
+                    help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),
                     help="generated pages, lakes (kept for the next run)")
     ap.add_argument("--json", type=Path, help="output (default bench/results/cost_per_page-*.json)")
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = BenchConfig(work=args.work, pages=args.pages, funsd=args.funsd,
                       funsd_pages=args.funsd_pages, systems=args.systems, seed=args.seed,
                       dpis=args.dpi, chunk_pages=args.chunk_pages,
-                      flow_batch_pages=args.flow_batch_pages)
+                      flow_batch_pages=args.flow_batch_pages,
+                      engine=EngineSettings(device=args.device))
     started = time.strftime("%Y%m%dT%H%M%S")
     result = run_benchmark(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
     result["command"] = " ".join(["bench/cost_per_page.py", *(argv or sys.argv[1:])])
@@ -68,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
           "'~' = wall s/page (flows: from the lake's page timings)")
     for key, value in result["comparisons"].items():
         print(f"{key:42} {value}")
+    for row in result["rows"]:
+        if str(row.get("device", "")).startswith("cuda"):
+            split = ", ".join(f"{k} {v:.4f}" for k, v in row["stage_wall_s"].items() if v)
+            print(f"{row['system']} on {row.get('gpu')} ({row['set']}): "
+                  f"{row['pages_per_s']} pages/s per GPU; wall s/page: {split}; "
+                  f"GPU memory peak {row.get('gpu_peak_mb')} MB")
     out = args.json or ROOT / "bench" / "results" / f"cost_per_page-{started}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,6 +33,7 @@ ENGINES: dict[str, dict[str, Any]] = {
     "no-skip": {"skip_line_classifier_below": 0.0},
     "det-1.0": {"det_scale": 1.0, "unclip_ratio": 1.6},
     "rec-16": {"rec_batch_size": 16},
+    "fp32": {"half_precision": False},  # CUDA without fp16
 }
 FLOWS = {"flow-1": 1, "flow-2": 2}
 DEFAULT_SYSTEMS = ("previous", "engine", "flow-1", "flow-2", "tesseract")

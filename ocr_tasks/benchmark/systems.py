@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -28,6 +28,7 @@ from typing import Any
 
 from ocr_tasks.benchmark.pageset import BenchDoc, pages_of
 from ocr_tasks.core.config import EngineSettings
+from ocr_tasks.core.prefetch import prefetch
 from ocr_tasks.document import Box
 from ocr_tasks.evaluation.funsd import predicted_words
 
@@ -63,6 +64,7 @@ class Run:
         self.cpu_s += other.cpu_s
         self.peak_rss_mb = max(self.peak_rss_mb, other.peak_rss_mb)
         self.results.extend(other.results)
+        self.extra.update(other.extra)
 
 
 def cpu_seconds() -> float:
@@ -94,9 +96,23 @@ def _init_engine(settings_json: str) -> None:
     _ENGINE, _RENDER_DPI = OcrEngine(settings), settings.dpi
 
 
+def _rasterized(docs: Sequence[BenchDoc], render_dpi: int
+                ) -> Iterator[tuple[BenchDoc, Any, dict[str, float]]]:
+    for doc in docs:
+        pages = pages_of(doc, render_dpi)
+        while True:
+            w0, c0 = time.perf_counter(), time.process_time()
+            image = next(pages, None)
+            if image is None:
+                break
+            yield doc, image, {"rasterize": time.perf_counter() - w0,
+                               "rasterize_cpu": time.process_time() - c0}
+
+
 def engine_loop(engine: Any, docs: Sequence[BenchDoc], render_dpi: int) -> Run:
     """OCR the documents' pages ``engine.pages_per_call`` at a time, as a worker does, with
-    the rasterize time of each page added to its timings (wall and ``rasterize_cpu``)."""
+    the rasterize time of each page added to its timings (wall and ``rasterize_cpu``); on a
+    GPU the pages rasterize ahead on a thread (``engine.prefetch_pages``), as in a batch."""
     run = Run()
     pending: list[tuple[BenchDoc, Any, dict[str, float]]] = []
 
@@ -107,18 +123,10 @@ def engine_loop(engine: Any, docs: Sequence[BenchDoc], render_dpi: int) -> Run:
         pending.clear()
 
     wall, cpu = time.perf_counter(), cpu_seconds()
-    for doc in docs:
-        pages = pages_of(doc, render_dpi)
-        while True:
-            w0, c0 = time.perf_counter(), time.process_time()
-            image = next(pages, None)
-            if image is None:
-                break
-            raster = {"rasterize": time.perf_counter() - w0,
-                      "rasterize_cpu": time.process_time() - c0}
-            pending.append((doc, image, raster))
-            if len(pending) >= engine.pages_per_call:
-                flush()
+    for entry in prefetch(_rasterized(docs, render_dpi), getattr(engine, "prefetch_pages", 0)):
+        pending.append(entry)
+        if len(pending) >= engine.pages_per_call:
+            flush()
     if pending:
         flush()
     run.pages = len(run.results)
@@ -130,6 +138,12 @@ def _engine_chunk(docs: list[BenchDoc]) -> Run:
     run = engine_loop(_ENGINE, docs, _RENDER_DPI)
     run.peak_rss_mb = _maxrss_mb()
     run.extra["backend"] = _ENGINE.backend.name
+    run.extra["device"] = _ENGINE.device
+    if _ENGINE.on_gpu:
+        import torch
+
+        run.extra["gpu"] = torch.cuda.get_device_name(torch.device(_ENGINE.device))
+        run.extra["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     return run
 
 

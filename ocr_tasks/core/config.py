@@ -79,6 +79,14 @@ class EngineSettings(BaseSettings):
         4, description="Pages per engine call on CPU (lines batch across them)."
     )
     pages_per_call_gpu: int = Field(16, description="Pages per engine call on CUDA.")
+    det_batch_pages: int = Field(
+        1, ge=1, description="Pages per detector call on CPU (padded to a common size; on CPU "
+        "padding only costs, so one).")
+    det_batch_pages_gpu: int = Field(
+        8, ge=1, description="Pages per detector call on CUDA, padded to a common size.")
+    prefetch_pages_gpu: int = Field(
+        16, ge=0, description="Pages a CUDA worker rasterizes ahead on a CPU thread while the "
+        "GPU works (a bounded queue; 0 = none). CPU workers rasterize in line.")
     model_cache: Path | None = Field(
         None, description="Folder of exported ONNX files; default ~/.cache/ocr-pipeline.",
         validation_alias=AliasChoices("OCR_ENGINE_MODEL_CACHE", "OCR_MODEL_CACHE"))

@@ -199,6 +199,20 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/gpus")
+
+
+def cuda_device_count() -> int:
+    """GPUs torch can use here (0 without an NVIDIA driver, torch or CUDA): a local cluster
+    runs one worker per GPU. Without a driver torch is not even imported (the orchestrator
+    asks this too, and torch costs it ~300 MB)."""
+    if not NVIDIA_DRIVER.is_dir() or not _cuda_available():
+        return 0
+    import torch
+
+    return int(torch.cuda.device_count())
+
+
 def exported_onnx_paths(charset: str | None = None) -> dict[str, Path]:
     """Our torch modules exported to ONNX (cached per model version, which includes the
     recognizer's ``charset`` variant; None = the models' default): the onnx backend runs

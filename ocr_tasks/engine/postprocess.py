@@ -187,6 +187,42 @@ def rec_batch(
     return batch, used
 
 
+def det_batch(
+    images: Sequence[np.ndarray], multiple: int = 32
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Detector input for pages of different sizes: each normalized into the top-left of a
+    common canvas (sides multiples of ``multiple``) padded with white, as a single page is
+    padded; returns the batch and each page's (height, width) to cut its map back out."""
+    sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+    height = -(-max(h for h, _ in sizes) // multiple) * multiple
+    width = -(-max(w for _, w in sizes) // multiple) * multiple
+    batch = np.ones((len(images), 3, height, width), dtype=np.float32)  # white, normalized
+    for i, (im, (h, w)) in enumerate(zip(images, sizes, strict=True)):
+        batch[i, :, :h, :w] = normalize(im)
+    return batch, sizes
+
+
+def size_groups(
+    sizes: Sequence[tuple[int, int]], scale: float, batch: int, multiple: int = 32
+) -> list[list[int]]:
+    """Indices of pages to detect together: pages whose detector input (``scale`` times
+    their size, padded to ``multiple``) is the same, at most ``batch`` per group, in order of
+    first appearance. Only equal inputs are batched: the detector's squeeze-excitation
+    blocks average over the whole input, so extra padding changes the map everywhere
+    (measured: up to 0.88 in probability with 128-160 px more white), while pages of one
+    scan job share their size and batch exactly."""
+    groups: dict[tuple[int, int], list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, (h, w) in enumerate(sizes):
+        key = (-(-max(1, round(h * scale)) // multiple), -(-max(1, round(w * scale)) // multiple))
+        runs = groups.setdefault(key, [])
+        if not runs or len(runs[-1]) >= batch:
+            runs.append([])
+            order.append(runs[-1])
+        runs[-1].append(i)
+    return order
+
+
 def cls_batch(crops: Sequence[np.ndarray]) -> np.ndarray:
     """Direction-classifier input: 3x48x192, aspect kept, right-padded."""
     batch = np.zeros((len(crops), 3, 48, 192), dtype=np.float32)
