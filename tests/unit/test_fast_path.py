@@ -163,3 +163,10 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
     assert c["funsd_hmean_change"] == pytest.approx(-0.005)
     assert c["flow_2_vs_1_workers_pages_per_s"] == 1.875
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
+
+
+def test_auto_prefers_openvino_only_where_it_runs_bf16() -> None:
+    bf16, plain = frozenset({"avx512_bf16"}), frozenset({"avx2"})
+    assert backends.openvino_preferred(EngineSettings(), bf16)
+    assert not backends.openvino_preferred(EngineSettings(), plain)  # f32: onnx is faster
+    assert not backends.openvino_preferred(EngineSettings(openvino_precision="f32"), bf16)
