@@ -170,3 +170,22 @@ def test_auto_prefers_openvino_only_where_it_runs_bf16() -> None:
     assert backends.openvino_preferred(EngineSettings(), bf16)
     assert not backends.openvino_preferred(EngineSettings(), plain)  # f32: onnx is faster
     assert not backends.openvino_preferred(EngineSettings(openvino_precision="f32"), bf16)
+
+
+def test_written_pages_read_back_from_the_lake(tmp_path: Path) -> None:
+    """The engine systems' write stage and the flows' read-back meet in the same tables."""
+    from ocr_tasks.benchmark.systems import lake_results, write_pages
+    from ocr_tasks.document import Line, Page, Word, box_polygon
+    from ocr_tasks.lake.tables import Lake
+
+    words = (Word("Policy", 0.9, box_polygon((10, 10, 60, 30))),
+             Word("4711", 0.8, box_polygon((70, 10, 110, 30))))
+    line = Line("Policy 4711", 0.85, box_polygon((10, 10, 110, 30)), words)
+    page = Page(index=1, width=200, height=100, dpi=200, lines=(line,),
+                timings={"detect": 0.25, "recognize": 0.5})
+    doc = _doc("claim.pdf", 2)
+    write_pages(Lake.open(str(tmp_path)), [(doc, page)], "v1")
+    (read,) = lake_results(tmp_path, {"claim.pdf": "claim.pdf"})
+    assert (read.doc, read.index, read.texts) == ("claim.pdf", 1, ["Policy", "4711"])
+    assert read.boxes[1] == (70, 10, 110, 30)
+    assert read.timings["detect"] == pytest.approx(0.25)
