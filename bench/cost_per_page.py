@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="resolutions of the generated documents")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chunk-pages", type=int, default=10, help="pages per interleaved round")
-    ap.add_argument("--flow-batch-pages", type=int, default=25, help="--batch-pages of the flows")
+    ap.add_argument("--flow-batch-pages", type=int, default=None,
+                    help="--batch-pages of the flows (default: 55 %% of --pages: two batches)")
     ap.add_argument("--device", default="auto",
                     help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),

@@ -8,6 +8,7 @@ with each worker count, half way through the rounds.
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -51,8 +52,15 @@ class BenchConfig:
     seed: int = 0
     dpis: Sequence[int] = (150, 200, 300)
     chunk_pages: int = 10
-    flow_batch_pages: int = 25
+    flow_batch_pages: int | None = None  # None: flow_batch_pages(pages)
     engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+def flow_batch_pages(pages: int) -> int:
+    """Batch size for the flows: two batches of a little over half the set (documents are
+    not cut below a batch, so the packing needs slack): with 2 workers each gets one, and
+    the canaries cost what two production batches' would."""
+    return max(1, math.ceil(pages * 0.55))
 
 
 def known_systems() -> list[str]:
@@ -117,8 +125,9 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
                     log(f"running {name} on {synth_dir.name}")
                     lake = cfg.work / f"lake-{name}"
                     shutil.rmtree(lake, ignore_errors=True)
+                    batch = cfg.flow_batch_pages or flow_batch_pages(cfg.pages)
                     runs[(name, "synth")] = run_flow(
-                        synth_dir, lake, FLOWS[name], batch_pages=cfg.flow_batch_pages,
+                        synth_dir, lake, FLOWS[name], batch_pages=batch,
                         env={"PREFECT_HOME": str(cfg.work / "prefect-home")})
                 flows = []
     finally:

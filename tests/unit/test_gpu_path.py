@@ -161,3 +161,41 @@ def test_local_worker_n_runs_on_gpu_n() -> None:
                              pure=False).result()
     assert devices == ["cuda:0", "cuda:1"]
     assert one_gpu.device == "cuda" and onnx.device == "auto"
+
+
+
+def test_benchmark_loop_on_a_gpu_engine_prefetches_and_reads_the_same(tmp_path) -> None:
+    """The benchmark's engine loop as a CUDA engine runs it (pages rasterized ahead on a
+    thread, detection batched): same words as the CPU loop, every page once, in order."""
+    import cv2
+
+    from ocr_tasks.benchmark.pageset import BenchDoc
+    from ocr_tasks.benchmark.systems import engine_loop
+    from ocr_tasks.truth import TruthPage
+
+    docs = []
+    for i, lines in enumerate([["Policy number 4711"], ["Claim settled", "in full"], ["Signed"]]):
+        path = tmp_path / f"page{i}.png"
+        cv2.imwrite(str(path), render(lines, (520, 60 + 70 * len(lines)))[0])
+        docs.append(BenchDoc(path, "png", (TruthPage(),)))
+    cpu = OcrEngine(EngineSettings(backend="onnx", pages_per_call=2, prefetch_pages_gpu=1,
+                                   pages_per_call_gpu=2, det_batch_pages_gpu=2))
+    gpu = OcrEngine(cpu.settings, backend=cpu.backend)
+    gpu.device = "cuda:0"
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def spy(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    threading.Thread.start = spy  # type: ignore[method-assign]
+    try:
+        on_gpu = engine_loop(gpu, docs, 200)
+    finally:
+        threading.Thread.start = original  # type: ignore[method-assign]
+    on_cpu = engine_loop(cpu, docs, 200)
+    assert "prefetch" in started
+    assert [(r.doc, r.index) for r in on_gpu.results] == [(d.path.name, 0) for d in docs]
+    assert [r.texts for r in on_gpu.results] == [r.texts for r in on_cpu.results]
+    assert on_gpu.results[1].texts == ["Claim", "settled", "in", "full"]
