@@ -178,6 +178,12 @@ def comparisons(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             # out: the overhead a long run tends to
             steady = one["worker_cpu_s_per_page"] - eng["load_cpu_s"] / max(1, one["pages"])
             out["flow_1_overhead_cpu_without_engine_load"] = round(steady / work - 1, 3)
+        if one.get("batch_seconds"):
+            # inside the batches only (read, OCR, canaries, quality, rows; the first batch
+            # also loads the engine): wall seconds per page against the engine loop's
+            in_batches = one["batch_seconds"] / max(1, one["pages"])
+            out["flow_1_overhead_in_batches_wall"] = round(
+                in_batches * eng["pages_per_s"] - 1, 3)
     return out
 
 
