@@ -80,6 +80,10 @@ class OnnxBackend(InferenceBackend):
 
 # CPU flags under which OpenVINO runs bf16 natively (AVX512-BF16, AMX); elsewhere it emulates.
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# Kernels OpenVINO keeps per input shape (default 5000): recognizer batches come in hundreds
+# of widths, so the cache grows over a worker's life. Measured on six 200-dpi A4 pages: 50
+# entries -108 MB peak RSS (1303 -> 1195 MB) at the same CPU time per page.
+OPENVINO_SHAPE_CACHE = 50
 
 
 @cache
@@ -138,6 +142,7 @@ class OpenVinoBackend(InferenceBackend):
             "PERFORMANCE_HINT": "LATENCY",
             # several workers share a host: pinning threads to cores would make them collide
             "ENABLE_CPU_PINNING": False,
+            "CPU_RUNTIME_CACHE_CAPACITY": OPENVINO_SHAPE_CACHE,
         }
         core = ov.Core()
         try:
