@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     result["command"] = " ".join(["bench/cost_per_page.py", *(argv or sys.argv[1:])])
     result["started"] = started
     print(table(result["rows"]))
-    print("CPU columns: CPU s/page (all threads and children); stage columns: CPU s/page, "
-          "'~' = wall s/page (flows: from the lake's page timings)")
+    print("CPU/pg: CPU s/page of all threads and children (flows: every process, Prefect "
+          "server included); wCPU/pg: the flow's Dask workers; stages: CPU s/page, '~' = wall "
+          "s/page from the lake's page timings")
     for key, value in result["comparisons"].items():
         print(f"{key:42} {value}")
     for row in result["rows"]:

@@ -60,10 +60,12 @@ def figures(name: str, dataset: str, run: Run, docs: Sequence[BenchDoc],
 
 
 COLUMNS = (("system", 12, "{}"), ("set", 6, "{}"), ("pages", 5, "{}"),
-           ("pages_per_s", 7, "{:.2f}"), ("cpu_s_per_page", 7, "{:.3f}"))
+           ("pages_per_s", 7, "{:.2f}"), ("cpu_s_per_page", 7, "{:.3f}"),
+           ("worker_cpu_s_per_page", 7, "{:.3f}"))
 TAIL = (("peak_rss_mb_per_worker", 7, "{:.0f}"), ("hmean", 6, "{:.3f}"),
         ("e2e_cer", 6, "{:.3f}"))
-HEADERS = {"pages_per_s": "pg/s", "cpu_s_per_page": "CPU/pg", "peak_rss_mb_per_worker": "RSS MB",
+HEADERS = {"pages_per_s": "pg/s", "cpu_s_per_page": "CPU/pg", "worker_cpu_s_per_page": "wCPU/pg",
+           "peak_rss_mb_per_worker": "RSS MB",
            "hmean": "Hmean", "e2e_cer": "CER", "pages": "pages", "set": "set",
            "system": "system"}
 
@@ -74,8 +76,9 @@ def _cell(value: Any, width: int, fmt: str) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a fixed-width table: per system and set, pages/s (wall), CPU s/page, the
-    CPU seconds per page of each stage (flows: wall, marked ~), peak RSS, H-mean, CER."""
+    """The rows as a fixed-width table: per system and set, pages/s (wall), CPU s/page (flows:
+    all processes, and the Dask workers alone), the CPU seconds per page of each stage
+    (flows: wall, marked ~), peak RSS per worker, H-mean, CER."""
     head = [HEADERS[k].rjust(w) for k, w, _ in COLUMNS]
     head += [s[:9].rjust(9) for s in STAGES]
     head += [HEADERS[k].rjust(w) for k, w, _ in TAIL]
