@@ -17,7 +17,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
-.PHONY: run ui test test-fast lint install system-packages bench evaluate clean
+.PHONY: run ui test test-fast lint install system-packages bench bench-deps bench-lake evaluate clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -67,8 +67,25 @@ test: lint
 test-fast: lint
 	$(BIN)/python -m pytest tests -m 'not slow' $(ARGS)
 
-bench: install
-	$(BIN)/python bench/lake_scale.py
+# Cost per page: engine, flow (1 and 2 workers) and Tesseract side by side (ARGS: --pages N
+# --funsd-pages N --systems ...; see bench/cost_per_page.py --help).
+bench: install bench-deps
+	$(BIN)/python bench/cost_per_page.py $(ARGS)
+
+# Tesseract 5 for the side-by-side comparison (apt where we are root).
+bench-deps:
+	@if command -v tesseract >/dev/null; then \
+	  echo "tesseract present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr); \
+	else \
+	  echo "please install tesseract-ocr (the benchmark skips Tesseract without it)"; \
+	fi
+
+# Run start and verify on lakes of 100k and 1M documents.
+bench-lake: install
+	$(BIN)/python bench/lake_scale.py $(ARGS)
 
 evaluate: install
 	$(BIN)/ocr-pipeline evaluate --data ../shared/data/funsd-train --format funsd $(ARGS)

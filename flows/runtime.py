@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ocr_tasks.engine.backends import cuda_device_count
+
 log = logging.getLogger(__name__)
 
 # One intra-op thread per worker process: measured faster overall than threads on 2 cores,
@@ -170,27 +172,37 @@ def dask_task_runner(workers: int, address: str | None = None) -> Any:
     the routine kill of a slow-to-exit worker at shutdown."""
     from prefect_dask import DaskTaskRunner
 
-    from ocr_tasks.core.config import PipelineSettings
-
     if address:
         return DaskTaskRunner(address=address)
     for key, value in WORKER_THREAD_ENV.items():
         os.environ.setdefault(key, value)
     quiet_worker_kills()
-    return DaskTaskRunner(cluster_kwargs={
-        "n_workers": workers,
+    return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(workers, cuda_device_count()))
+
+
+def local_cluster_kwargs(workers: int, gpus: int) -> dict[str, Any]:
+    """A LocalCluster of single-threaded worker processes; on a host with GPUs, one worker
+    per GPU declaring ``GPU=1`` (OCR batches ask for it, see :func:`gpu_annotation`)."""
+    from ocr_tasks.core.config import PipelineSettings
+
+    kwargs: dict[str, Any] = {
+        "n_workers": gpus or workers,
         "threads_per_worker": 1,
         "processes": True,
         # a free port on loopback: never another cluster's port, never every interface
         "dashboard_address": PipelineSettings().dask_dashboard or None,
         "memory_limit": "6GiB",
-    })
+    }
+    if gpus:
+        kwargs["resources"] = {"GPU": 1}
+    return kwargs
 
 
 def cluster_has_gpus(address: str | None) -> bool:
-    """True when any worker of the cluster declares a GPU resource (LocalCluster never does)."""
+    """True when any worker of the cluster declares a GPU resource (a local cluster: when
+    this host has GPUs, see :func:`local_cluster_kwargs`)."""
     if not address:
-        return False
+        return cuda_device_count() > 0
     from distributed import Client
 
     with Client(address, timeout="30s") as client:

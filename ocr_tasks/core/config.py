@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Backend = Literal["auto", "onnx", "torch"]
+Backend = Literal["auto", "openvino", "onnx", "torch"]
+Precision = Literal["auto", "bf16", "f32"]
 Charset = Literal["latin", "full"]
 PdfText = Literal["auto", "use", "ocr"]
 # What ``OCR_EXPORTS`` may name: searchable PDF, hOCR, ALTO XML, Document JSON.
@@ -63,8 +64,12 @@ class EngineSettings(BaseSettings):
     )
 
     backend: Backend = Field(
-        "auto", description="'onnx', 'torch' or 'auto' (CUDA torch, else onnx)."
+        "auto", description="'openvino', 'onnx', 'torch' or 'auto' (CUDA torch, else OpenVINO "
+        "where it runs bf16 natively, else onnx: OpenVINO f32 measured slower than onnx)."
     )
+    openvino_precision: Precision = Field(
+        "auto", description="OpenVINO inference precision: 'auto' = bf16 where the CPU has "
+        "AVX512-BF16/AMX, else f32.")
     device: str = Field(
         "auto", pattern=DEVICE_PATTERN, description="'cpu', 'cuda', 'cuda:N' or 'auto'."
     )
@@ -77,6 +82,14 @@ class EngineSettings(BaseSettings):
         4, description="Pages per engine call on CPU (lines batch across them)."
     )
     pages_per_call_gpu: int = Field(16, description="Pages per engine call on CUDA.")
+    det_batch_pages: int = Field(
+        1, ge=1, description="Pages per detector call on CPU (padded to a common size; on CPU "
+        "padding only costs, so one).")
+    det_batch_pages_gpu: int = Field(
+        8, ge=1, description="Pages per detector call on CUDA, padded to a common size.")
+    prefetch_pages_gpu: int = Field(
+        16, ge=0, description="Pages a CUDA worker rasterizes ahead on a CPU thread while the "
+        "GPU works (a bounded queue; 0 = none). CPU workers rasterize in line.")
     model_cache: Path | None = Field(
         None, description="Folder of exported ONNX files; default ~/.cache/ocr-pipeline.",
         validation_alias=AliasChoices("OCR_ENGINE_MODEL_CACHE", "OCR_MODEL_CACHE"))
@@ -95,6 +108,15 @@ class EngineSettings(BaseSettings):
     )
     denoise: bool = Field(False, description="Median denoise before detection.")
     upscale_below_dpi: int = Field(150, description="Upscale pages scanned below this dpi.")
+    det_scale: float = Field(
+        0.8, gt=0, le=1, description="Detector input as a share of the prepared (upscaled) "
+        "page; line crops are still cut from the prepared page at full resolution.")
+    unclip_ratio: float = Field(
+        1.5, gt=0, description="How far detected text kernels grow back (DB unclip ratio).")
+    skip_line_classifier_below: float = Field(
+        0.1, ge=0, le=0.5, description="Skip the per-line direction classifier on a page whose "
+        "orientation vote (mean upside-down probability of its longest lines) is below this, "
+        "or above 1 minus this after the page is turned: confidently upright. 0 = never skip.")
     charset: Charset = Field(
         "latin", description="Recognizer classes: 'latin' (European scripts; its head is ~50x "
         "cheaper) or 'full' (the original charset with CJK). Part of the model version.")
@@ -119,7 +141,10 @@ class PipelineSettings(BaseSettings):
     dask_dashboard: str = Field(
         "127.0.0.1:0", description="Dashboard of a local Dask cluster: loopback, a free port. "
         "':8787' serves it on every interface; '' turns it off.")
-    canary_pages: int = Field(2, description="Synthetic canary pages injected per batch.")
+    canary_pages: int = Field(2, description="Most synthetic canary pages injected per batch.")
+    canary_every_pages: int = Field(
+        32, ge=1, description="One canary per this many customer pages of a batch (at least "
+        "one, at most canary_pages): a small batch pays for one canary, not for two.")
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
     cer_threshold: float = Field(
         0.10, description="Customer-page CER and canary CER (each, per batch and per run) "

@@ -94,6 +94,22 @@ def db_boxes(
     return boxes
 
 
+def scale_quads(
+    quads: Sequence[np.ndarray], back: np.ndarray, width: int, height: int
+) -> list[np.ndarray]:
+    """Quads found on a resized copy mapped through ``back`` (3x3, copy pixel -> page pixel)
+    into the page frame, clipped to its ``width`` x ``height``."""
+    if np.array_equal(back, np.eye(3)):
+        return list(quads)
+    out = []
+    for q in quads:
+        mapped = map_points(back, q)
+        mapped[:, 0] = mapped[:, 0].clip(0, width)
+        mapped[:, 1] = mapped[:, 1].clip(0, height)
+        out.append(mapped)
+    return out
+
+
 def quad_angle(quad: np.ndarray) -> float:
     """Angle in degrees of the quad's top edge (positive = clockwise in image coordinates)."""
     (x0, y0), (x1, y1) = quad[0], quad[1]
@@ -143,8 +159,13 @@ def rec_width(crop: np.ndarray) -> int:
 
 
 def normalize(image: np.ndarray) -> np.ndarray:
-    """BGR uint8 HxWx3 -> 3xHxW float32 scaled as (x/255 - 0.5)/0.5."""
-    return (image.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+    """BGR uint8 HxWx3 -> C-contiguous 3xHxW float32 scaled as (x/255 - 0.5)/0.5: one
+    allocation, scaled in place (a page is ~25 MB as float32; the backends take it as is)."""
+    out = np.empty((image.shape[2], *image.shape[:2]), dtype=np.float32)
+    for c in range(image.shape[2]):
+        np.multiply(image[:, :, c], 1.0 / 127.5, out=out[c], casting="unsafe")
+    out -= 1.0
+    return out
 
 
 def rec_batch(
@@ -164,6 +185,42 @@ def rec_batch(
         )
         used.append(w)
     return batch, used
+
+
+def det_batch(
+    images: Sequence[np.ndarray], multiple: int = 32
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Detector input for pages of different sizes: each normalized into the top-left of a
+    common canvas (sides multiples of ``multiple``) padded with white, as a single page is
+    padded; returns the batch and each page's (height, width) to cut its map back out."""
+    sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+    height = -(-max(h for h, _ in sizes) // multiple) * multiple
+    width = -(-max(w for _, w in sizes) // multiple) * multiple
+    batch = np.ones((len(images), 3, height, width), dtype=np.float32)  # white, normalized
+    for i, (im, (h, w)) in enumerate(zip(images, sizes, strict=True)):
+        batch[i, :, :h, :w] = normalize(im)
+    return batch, sizes
+
+
+def size_groups(
+    sizes: Sequence[tuple[int, int]], scale: float, batch: int, multiple: int = 32
+) -> list[list[int]]:
+    """Indices of pages to detect together: pages whose detector input (``scale`` times
+    their size, padded to ``multiple``) is the same, at most ``batch`` per group, in order of
+    first appearance. Only equal inputs are batched: the detector's squeeze-excitation
+    blocks average over the whole input, so extra padding changes the map everywhere
+    (measured: up to 0.88 in probability with 128-160 px more white), while pages of one
+    scan job share their size and batch exactly."""
+    groups: dict[tuple[int, int], list[list[int]]] = {}
+    order: list[list[int]] = []
+    for i, (h, w) in enumerate(sizes):
+        key = (-(-max(1, round(h * scale)) // multiple), -(-max(1, round(w * scale)) // multiple))
+        runs = groups.setdefault(key, [])
+        if not runs or len(runs[-1]) >= batch:
+            runs.append([])
+            order.append(runs[-1])
+        runs[-1].append(i)
+    return order
 
 
 def cls_batch(crops: Sequence[np.ndarray]) -> np.ndarray:

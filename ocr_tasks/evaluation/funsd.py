@@ -113,7 +113,7 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _predicted_words(page: Page) -> tuple[list[Box], list[str], list[float], int]:
+def predicted_words(page: Page) -> tuple[list[Box], list[str], list[float], int]:
     """Word boxes/texts/confidences; a line without words counts as one word (and is counted
     so that an engine that stops emitting words is visible in the report)."""
     boxes: list[Box] = []
@@ -207,7 +207,7 @@ def evaluate_funsd(
 
         gt_boxes = [w.box for w in counted]
         gt_texts = [w.text for w in counted]
-        pred_boxes, pred_texts, pred_confs, lines_without_words = _predicted_words(result)
+        pred_boxes, pred_texts, pred_confs, lines_without_words = predicted_words(result)
         m = detection.update(gt_boxes, [w.box for w in dontcare], pred_boxes, pred_confs)
         ce, cc = crop_cer.update(gt_texts, [text for text, _ in crop_results])
         ee, ec = e2e_cer.update(gt_boxes, gt_texts, pred_boxes, pred_texts)

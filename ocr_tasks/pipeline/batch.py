@@ -27,7 +27,9 @@ from ocr_tasks.core.errors import (
     error_kind,
     is_retryable,
 )
+from ocr_tasks.core.prefetch import prefetch
 from ocr_tasks.document import Document, Page
+from ocr_tasks.engine.backends import cuda_device_count
 from ocr_tasks.io.storage import ObjectStore, escape_undecodable, file_content_id, open_store
 from ocr_tasks.lake.leases import check_lease
 from ocr_tasks.lake.rows import BatchContext, BatchRow, DocumentRow, ErrorRow, Row, page_rows
@@ -90,6 +92,25 @@ class _BatchRows:
             self.tables.setdefault(table, []).extend(rows)
 
 
+def worker_device(settings: EngineSettings, gpus: int | None = None) -> EngineSettings:
+    """On a host with several GPUs, local Dask worker N (workers are named 0, 1, ...) runs on
+    GPU N modulo their count: one worker per GPU. A named device is left as set."""
+    if settings.device not in ("auto", "cuda") or settings.backend in ("onnx", "openvino"):
+        return settings
+    count = cuda_device_count() if gpus is None else gpus
+    if count < 2:
+        return settings
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return settings
+    if not isinstance(name, int):
+        return settings
+    return settings.model_copy(update={"device": f"cuda:{name % count}"})
+
+
 def worker_name() -> str:
     try:
         from distributed import get_worker
@@ -128,7 +149,7 @@ def run_batch(
     if engine is None:
         from ocr_tasks.engine.predictor import get_engine
 
-        engine = get_engine(engine_settings)
+        engine = get_engine(worker_device(engine_settings))
     ctx = BatchContext(spec.run_id, spec.batch_id, spec.ingest_date, engine.model_version)
     rows = _BatchRows()
     tallies = {id(item): _ItemTally() for item in spec.items}
@@ -178,27 +199,30 @@ def run_batch(
 
     from ocr_tasks.io.text_layer import layer_page
 
+    def batch_pages() -> Iterator[tuple[WorkItem, PageImage, float]]:
+        for item in spec.items:
+            if item.probe.failed or item.pages == 0:
+                continue
+            try:
+                yield from ((item, page_image, seconds) for page_image, seconds in stream_pages(
+                    store, item, engine_settings, limits, error_row, tallies,
+                    text_layer=pipeline.pdf_text != "ocr"))
+            except StorageUnreachable:
+                raise
+            except OcrPipelineError as exc:
+                tallies[id(item)].doc_error = True
+                error_row(item, None, exc.kind, exc.message, exc.retryable)
+
     pages_per_call = engine.pages_per_call
-    for item in spec.items:
-        if item.probe.failed or item.pages == 0:
+    # on a GPU the next pages rasterize on a CPU thread while the engine works (bounded)
+    for item, page_image, seconds in prefetch(batch_pages(), getattr(engine, "prefetch_pages", 0)):
+        from_layer = layer_page(page_image, pipeline.pdf_text, seconds)
+        if from_layer is not None:  # born-digital: no OCR
+            accept(item, page_image, from_layer)
             continue
-        try:
-            for page_image, seconds in stream_pages(
-                store, item, engine_settings, limits, error_row, tallies,
-                text_layer=pipeline.pdf_text != "ocr",
-            ):
-                from_layer = layer_page(page_image, pipeline.pdf_text, seconds)
-                if from_layer is not None:  # born-digital: no OCR
-                    accept(item, page_image, from_layer)
-                    continue
-                pending.append((item, page_image, seconds))
-                if len(pending) >= pages_per_call:
-                    flush()
-        except StorageUnreachable:
-            raise
-        except OcrPipelineError as exc:
-            tallies[id(item)].doc_error = True
-            error_row(item, None, exc.kind, exc.message, exc.retryable)
+        pending.append((item, page_image, seconds))
+        if len(pending) >= pages_per_call:
+            flush()
     flush()
 
     files: dict[str, bytes] = {}

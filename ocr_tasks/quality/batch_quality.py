@@ -80,6 +80,7 @@ class BatchQuality:
         # (doc id, message) of sidecars that could not be used: error rows of their own kind
         self.sidecar_problems: list[tuple[str, str]] = []
         self._audit = AuditSampler(batch_id, settings.audit_pages)
+        self.pages_seen = 0  # customer pages OCR'd: the canaries are scaled to it
 
     def _sidecar(self, doc: SourceDocument) -> list[TruthPage] | None:
         if doc.key not in self._truth:  # once per document per batch
@@ -90,6 +91,7 @@ class BatchQuality:
 
     def observe(self, doc: SourceDocument, image: PageImage, page: Page) -> None:
         """Score a customer page that has a sidecar; offer every page to the audit sample."""
+        self.pages_seen += 1
         self._audit.offer(AuditPage(doc.doc_id, doc.uri, image, page))
         truth = self._sidecar(doc)
         if truth is None:
@@ -109,7 +111,7 @@ class BatchQuality:
     def finish(self) -> QualitySummary:
         """Run the canaries, write the audit sample, and sum up the batch."""
         canaries, canary_rows = run_canaries(self.engine, self.run_id, self.batch_id,
-                                             self.settings, self.created_at)
+                                             self.settings, self.created_at, self.pages_seen)
         rows = self.rows + canary_rows
         audit_keys: list[str] = []
         if self._audit.sample:

@@ -6,6 +6,7 @@ optional ``canary_seed`` setting), so a re-run of a batch renders and scores the
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,20 @@ from ocr_tasks.synth import CanaryPage, canary_seed, render_canary
 from ocr_tasks.truth import TruthPage
 
 
-def canary_seeds(batch_id: str, settings: PipelineSettings) -> list[int]:
-    """Seeds of the batch's canaries; a non-zero ``canary_seed`` setting draws another set."""
+def canary_count(pages: int | None, settings: PipelineSettings) -> int:
+    """Canaries for a batch of ``pages`` customer pages: one per ``canary_every_pages`` (at
+    least one, at most ``canary_pages``), so their cost is proportional to the batch (a
+    canary costs about as much as a dense page); None = the full ``canary_pages``."""
+    if pages is None or settings.canary_pages <= 0:
+        return max(0, settings.canary_pages)
+    return min(settings.canary_pages, max(1, math.ceil(pages / settings.canary_every_pages)))
+
+
+def canary_seeds(batch_id: str, settings: PipelineSettings, pages: int | None = None) -> list[int]:
+    """Seeds of the batch's canaries; a non-zero ``canary_seed`` setting draws another set.
+    The first seeds do not depend on the count, so a smaller batch gets a prefix."""
     key = batch_id if not settings.canary_seed else f"{batch_id}/{settings.canary_seed}"
-    return [canary_seed(key, i) for i in range(settings.canary_pages)]
+    return [canary_seed(key, i) for i in range(canary_count(pages, settings))]
 
 
 def canary_doc_id(seed: int) -> str:
@@ -31,17 +42,19 @@ def truth_of(canary: CanaryPage) -> TruthPage:
     return canary.truth.as_lines()
 
 
-def run_canaries(engine: Any, run_id: str, batch_id: str, settings: PipelineSettings,
-                 created_at: datetime) -> tuple[int, list[dict[str, Any]]]:
-    """Render, OCR (``engine.recognize_pages``, the customer path) and score the canaries;
-    returns (pages, cer_samples rows)."""
+def run_canaries(
+    engine: Any, run_id: str, batch_id: str, settings: PipelineSettings, created_at: datetime,
+    pages: int | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Render, OCR (``engine.recognize_pages``, the customer path) and score the canaries of
+    a batch of ``pages`` customer pages; returns (canary pages, cer_samples rows)."""
     canaries = [render_canary(seed, severity=settings.canary_severity, dpi=settings.canary_dpi)
-                for seed in canary_seeds(batch_id, settings)]
+                for seed in canary_seeds(batch_id, settings, pages)]
     if not canaries:
         return 0, []
-    pages = engine.recognize_pages([c.page for c in canaries])
+    results = engine.recognize_pages([c.page for c in canaries])
     rows: list[dict[str, Any]] = []
-    for i, (canary, page) in enumerate(zip(canaries, pages, strict=True)):
+    for i, (canary, page) in enumerate(zip(canaries, results, strict=True)):
         ctx = SampleContext(run_id, batch_id, "canary", canary_doc_id(canary.seed), i,
                             page.model_version or engine.model_version, created_at)
         rows.extend(sample_rows(ctx, truth_of(canary), page))

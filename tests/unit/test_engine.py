@@ -92,7 +92,9 @@ def test_reads_text_words_and_boxes(engine: OcrEngine, rendered) -> None:
     assert [line.text for line in page.lines] == LINES
     assert (page.index, page.width, page.height, page.dpi) == (3, 820, 330, 200)
     assert page.rotation == 0 and abs(page.skew_angle) < 0.5
-    assert set(page.timings) == {"preprocess", "detect", "recognize"}
+    stages = {"preprocess", "detect", "classify", "recognize"}
+    assert set(page.timings) == stages | {f"{s}_cpu" for s in stages}
+    assert all(page.timings[f"{s}_cpu"] >= 0 for s in stages)
     assert page.model_name and page.model_version
     assert all(0.5 < w.confidence <= 1.0 for w in page.words)
 
@@ -182,13 +184,14 @@ def test_ocr_command_writes_json_for_png_and_pdf(engine: OcrEngine, tmp_path: Pa
             assert iou(tuple(word["box"]), box) >= 0.5
 
 
-def test_auto_backend_is_onnx_without_cuda() -> None:
+def test_auto_backend_is_openvino_without_cuda() -> None:
     import torch
 
-    from ocr_tasks.engine.backends import OnnxBackend, select_backend
+    from ocr_tasks.engine.backends import OpenVinoBackend, select_backend
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: auto means torch on CUDA")
-    assert isinstance(select_backend(EngineSettings(backend="auto", device="auto")), OnnxBackend)
-    with pytest.raises(ValueError, match="Input should be 'auto', 'onnx' or 'torch'"):
+    assert isinstance(select_backend(EngineSettings(backend="auto", device="auto")),
+                      OpenVinoBackend)
+    with pytest.raises(ValueError, match="Input should be 'auto', 'openvino', 'onnx' or 'torch'"):
         select_backend(EngineSettings(backend="tensorrt"))

@@ -1,0 +1,91 @@
+"""Cost per page: the engine alone, the full flow (1 and 2 workers) and Tesseract, in one run.
+
+    .venv/bin/python bench/cost_per_page.py [--pages 100] [--funsd DIR] [--funsd-pages 50]
+        [--systems previous engine flow-1 flow-2 tesseract] [--json OUT] [--work DIR]
+
+``make bench`` runs it with the defaults. On a generated set of mixed documents with known
+text (150-300 dpi PDFs, TIFFs, PNGs and JPEGs: forms, schedules, letters) and on a FUNSD-format
+folder (default ../shared/data/funsd-train when present), it measures, interleaved in chunks:
+the engine alone in a plain loop ('engine': today's defaults; 'previous': the settings before
+the fast CPU path; more configurations by name, see --help), the full flow ('ocr-pipeline
+ingest': Prefect + Dask + Parquet) with 1 and 2 workers, and Tesseract 5 (OMP_THREAD_LIMIT=1,
+one process per core; 'make bench-deps' installs it). Per system: pages/s (wall), CPU s/page
+and per stage, peak RSS per worker, word H-mean and end-to-end CER. Prints the table and the
+comparisons, and writes everything as JSON (default bench/results/cost_per_page-<time>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ocr_tasks.benchmark.report import table  # noqa: E402
+from ocr_tasks.benchmark.runner import (  # noqa: E402
+    DEFAULT_SYSTEMS,
+    BenchConfig,
+    known_systems,
+    run_benchmark,
+)
+from ocr_tasks.core.config import EngineSettings  # noqa: E402
+
+DEFAULT_FUNSD = ROOT.parent / "shared" / "data" / "funsd-train"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=100, help="generated pages (0: none)")
+    ap.add_argument("--funsd", type=Path, default=DEFAULT_FUNSD if DEFAULT_FUNSD.is_dir() else None,
+                    help="FUNSD-format folder (default: %(default)s)")
+    ap.add_argument("--funsd-pages", type=int, default=50, help="FUNSD pages (0: none)")
+    ap.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS),
+                    choices=known_systems(), metavar="NAME",
+                    help=f"any of {' '.join(known_systems())}")
+    ap.add_argument("--dpi", type=int, nargs="+", default=[150, 200, 300],
+                    help="resolutions of the generated documents")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--chunk-pages", type=int, default=10, help="pages per interleaved round")
+    ap.add_argument("--flow-batch-pages", type=int, default=None,
+                    help="--batch-pages of the flows (default: 55 %% of --pages: two batches)")
+    ap.add_argument("--device", default="auto",
+                    help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),
+                    help="generated pages, lakes (kept for the next run)")
+    ap.add_argument("--json", type=Path, help="output (default bench/results/cost_per_page-*.json)")
+    args = ap.parse_args(argv)
+
+    cfg = BenchConfig(work=args.work, pages=args.pages, funsd=args.funsd,
+                      funsd_pages=args.funsd_pages, systems=args.systems, seed=args.seed,
+                      dpis=args.dpi, chunk_pages=args.chunk_pages,
+                      flow_batch_pages=args.flow_batch_pages,
+                      engine=EngineSettings(device=args.device))
+    started = time.strftime("%Y%m%dT%H%M%S")
+    result = run_benchmark(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result["command"] = " ".join(["bench/cost_per_page.py", *(argv or sys.argv[1:])])
+    result["started"] = started
+    print(table(result["rows"]))
+    print("CPU/pg: CPU s/page of all threads and children (flows: every process, Prefect "
+          "server included); wCPU/pg: the flow's Dask workers; stages: CPU s/page, '~' = wall "
+          "s/page from the lake's page timings")
+    for key, value in result["comparisons"].items():
+        print(f"{key:42} {value}")
+    for row in result["rows"]:
+        if str(row.get("device", "")).startswith("cuda"):
+            split = ", ".join(f"{k} {v:.4f}" for k, v in row["stage_wall_s"].items() if v)
+            print(f"{row['system']} on {row.get('gpu')} ({row['set']}): "
+                  f"{row['pages_per_s']} pages/s per GPU; wall s/page: {split}; "
+                  f"GPU memory peak {row.get('gpu_peak_mb')} MB")
+    out = args.json or ROOT / "bench" / "results" / f"cost_per_page-{started}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

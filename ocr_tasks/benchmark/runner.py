@@ -1,0 +1,192 @@
+"""One benchmark run: every system on the same pages, interleaved, then the comparisons.
+
+The documents are cut into chunks of about ``chunk_pages`` pages; each round hands the next
+chunk to every engine configuration and to Tesseract in turn (the order rotates), so a change
+in the host's load falls on all of them alike. The flows ingest the whole generated set, once
+with each worker count, half way through the rounds.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ocr_tasks.benchmark.pageset import BenchDoc, funsd_docs, make_synth_set, synth_docs
+from ocr_tasks.benchmark.report import figures
+from ocr_tasks.benchmark.systems import EngineSystem, Run, TesseractSystem, run_flow
+from ocr_tasks.core.config import EngineSettings
+from ocr_tasks.evaluation.tesseract import tesseract_available
+
+# The engine as configured before the fast CPU path (the accuracy reference).
+TODAY = {"backend": "onnx", "det_scale": 1.0, "unclip_ratio": 1.6,
+         "skip_line_classifier_below": 0.0}
+ENGINES: dict[str, dict[str, Any]] = {
+    "engine": {},  # today's defaults
+    "previous": TODAY,
+    "onnx": {"backend": "onnx"},
+    "onnx-arena": {"backend": "onnx", "onnx_memory_arena": True},
+    "ov-f32": {"backend": "openvino", "openvino_precision": "f32"},
+    "ov-bf16": {"backend": "openvino", "openvino_precision": "bf16"},
+    "no-skip": {"skip_line_classifier_below": 0.0},
+    "det-1.0": {"det_scale": 1.0, "unclip_ratio": 1.6},
+    "rec-16": {"rec_batch_size": 16},
+    "fp32": {"half_precision": False},  # CUDA without fp16
+}
+FLOWS = {"flow-1": 1, "flow-2": 2}
+DEFAULT_SYSTEMS = ("previous", "engine", "flow-1", "flow-2", "tesseract")
+
+
+@dataclass
+class BenchConfig:
+    """What to run: the pages, the systems and where to work."""
+
+    work: Path
+    pages: int = 100
+    funsd: Path | None = None
+    funsd_pages: int = 50
+    systems: Sequence[str] = DEFAULT_SYSTEMS
+    seed: int = 0
+    dpis: Sequence[int] = (150, 200, 300)
+    chunk_pages: int = 10
+    flow_batch_pages: int | None = None  # None: flow_batch_pages(pages)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+def flow_batch_pages(pages: int) -> int:
+    """Batch size for the flows: two batches of a little over half the set (documents are
+    not cut below a batch, so the packing needs slack): with 2 workers each gets one, and
+    the canaries cost what two production batches' would."""
+    return max(1, math.ceil(pages * 0.55))
+
+
+def known_systems() -> list[str]:
+    return [*ENGINES, *FLOWS, "tesseract"]
+
+
+def chunks(docs: Sequence[BenchDoc], pages: int) -> list[list[BenchDoc]]:
+    """Consecutive documents holding about ``pages`` pages each."""
+    out: list[list[BenchDoc]] = [[]]
+    count = 0
+    for d in docs:
+        if count >= pages:
+            out.append([])
+            count = 0
+        out[-1].append(d)
+        count += d.pages
+    return [c for c in out if c]
+
+
+def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
+    """Run the systems of ``cfg`` and return the rows of the table and the comparisons."""
+    unknown = sorted(set(cfg.systems) - set(known_systems()))
+    if unknown:
+        raise ValueError(f"unknown systems {unknown}; known: {known_systems()}")
+    dpi_tag = "-".join(str(d) for d in cfg.dpis)
+    synth_dir = cfg.work / f"synth-{cfg.pages}-seed{cfg.seed}-dpi{dpi_tag}"
+    sets: dict[str, list[BenchDoc]] = {}
+    if cfg.pages > 0:
+        log(f"generating {cfg.pages} pages in {synth_dir} (reused when present)")
+        make_synth_set(synth_dir, cfg.pages, cfg.seed, cfg.dpis)
+        sets["synth"] = synth_docs(synth_dir, cfg.engine.dpi)
+    if cfg.funsd is not None and cfg.funsd_pages > 0:
+        sets["funsd"] = funsd_docs(cfg.funsd, cfg.funsd_pages)
+    rounds = {name: chunks(docs, cfg.chunk_pages) for name, docs in sets.items()}
+    schedule = [(name, c) for i in range(max(map(len, rounds.values()), default=0))
+                for name in rounds if i < len(rounds[name]) for c in [rounds[name][i]]]
+
+    engines: dict[str, Any] = {}
+    warm = [d for docs in sets.values() for d in docs[:1]]
+    for name in cfg.systems:
+        if name in ENGINES:
+            log(f"starting {name}")
+            settings = cfg.engine.model_copy(update=ENGINES[name])
+            engines[name] = EngineSystem(name, settings, [_first_page(d) for d in warm])
+        elif name == "tesseract" and not tesseract_available():
+            log("tesseract: skipped, not installed (make bench-deps)")
+        elif name == "tesseract":
+            engines[name] = TesseractSystem(render_dpi=cfg.engine.dpi)
+    runs: dict[tuple[str, str], Run] = {}
+    flows = [s for s in cfg.systems if s in FLOWS and "synth" in sets]
+    try:
+        for k, (set_name, chunk) in enumerate(schedule):
+            order = list(engines)
+            order = order[k % len(order):] + order[: k % len(order)] if order else order
+            for name in order:
+                part = engines[name].run(chunk)
+                runs.setdefault((name, set_name), Run()).add(part)
+            log(f"round {k + 1}/{len(schedule)} ({set_name}, {sum(d.pages for d in chunk)} "
+                f"pages) done")
+            if k == len(schedule) // 2:
+                for name in flows:
+                    log(f"running {name} on {synth_dir.name}")
+                    lake = cfg.work / f"lake-{name}"
+                    shutil.rmtree(lake, ignore_errors=True)
+                    batch = cfg.flow_batch_pages or flow_batch_pages(cfg.pages)
+                    runs[(name, "synth")] = run_flow(
+                        synth_dir, lake, FLOWS[name], batch_pages=batch,
+                        env={"PREFECT_HOME": str(cfg.work / "prefect-home")})
+                flows = []
+    finally:
+        for system in engines.values():
+            system.close()
+    workers = {**FLOWS, "tesseract": getattr(engines.get("tesseract"), "processes", 1)}
+    rows = [figures(name, set_name, run, sets[set_name], workers.get(name, 1))
+            for (name, set_name), run in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+    return {"rows": rows, "comparisons": comparisons(rows)}
+
+
+def _first_page(doc: BenchDoc) -> BenchDoc:
+    return replace(doc, truths=doc.truths[:1])
+
+
+def comparisons(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ratios the benchmark exists for, from rows of the same run."""
+    by = {(r["system"], r["set"]): r for r in rows}
+    out: dict[str, Any] = {}
+
+    def get(system: str, dataset: str, key: str) -> Any:
+        row = by.get((system, dataset))
+        return None if row is None else row.get(key)
+
+    for dataset in ("funsd", "synth"):
+        eng, prev, tess = (get(s, dataset, "cpu_s_per_page")
+                           for s in ("engine", "previous", "tesseract"))
+        if eng and tess:
+            out[f"{dataset}_engine_vs_tesseract_cpu"] = round(eng / tess, 3)
+        if eng and prev:
+            out[f"{dataset}_engine_vs_previous_cpu"] = round(eng / prev, 3)
+            out[f"{dataset}_hmean_change"] = _delta(get("engine", dataset, "hmean"),
+                                                    get("previous", dataset, "hmean"))
+            out[f"{dataset}_e2e_cer_change"] = _delta(get("engine", dataset, "e2e_cer"),
+                                                      get("previous", dataset, "e2e_cer"))
+    one, two = by.get(("flow-1", "synth")), by.get(("flow-2", "synth"))
+    if one and two and one["pages_per_s"] and two["pages_per_s"]:
+        out["flow_2_vs_1_workers_pages_per_s"] = round(two["pages_per_s"] / one["pages_per_s"], 3)
+    eng = by.get(("engine", "synth"))
+    if one and eng and eng["pages_per_s"] and one["pages_per_s"]:
+        # what a worker does besides orchestration: rasterize, OCR, write the rows
+        work = eng["cpu_s_per_page"] + (eng.get("stage_cpu_s", {}).get("write") or 0.0)
+        out["flow_1_overhead_wall"] = round(eng["pages_per_s"] / one["pages_per_s"] - 1, 3)
+        out["flow_1_overhead_cpu"] = round(one["worker_cpu_s_per_page"] / work - 1, 3)
+        out["flow_1_overhead_cpu_all_processes"] = round(one["cpu_s_per_page"] / work - 1, 3)
+        if eng.get("load_cpu_s") is not None:
+            # the worker's one-off engine load (measured in the engine's own process) taken
+            # out: the overhead a long run tends to
+            steady = one["worker_cpu_s_per_page"] - eng["load_cpu_s"] / max(1, one["pages"])
+            out["flow_1_overhead_cpu_without_engine_load"] = round(steady / work - 1, 3)
+        if one.get("batch_seconds"):
+            # inside the batches only (read, OCR, canaries, quality, rows; the first batch
+            # also loads the engine): wall seconds per page against the engine loop's
+            in_batches = one["batch_seconds"] / max(1, one["pages"])
+            out["flow_1_overhead_in_batches_wall"] = round(
+                in_batches * eng["pages_per_s"] - 1, 3)
+    return out
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 4)
+

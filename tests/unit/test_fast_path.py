@@ -1,0 +1,222 @@
+"""The fast CPU path's switches: backend choice and precision, detection at a smaller scale,
+the classifier skip, canaries in proportion to the batch, and the benchmark's bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocr_tasks.benchmark.pageset import BenchDoc
+from ocr_tasks.benchmark.report import score, stage_seconds
+from ocr_tasks.benchmark.runner import chunks, comparisons
+from ocr_tasks.benchmark.systems import PageResult
+from ocr_tasks.core.config import EngineSettings, PipelineSettings
+from ocr_tasks.engine import backends
+from ocr_tasks.engine import postprocess as post
+from ocr_tasks.engine import preprocess as pre
+from ocr_tasks.engine.predictor import OcrEngine, get_engine, upright_sure
+from ocr_tasks.page_image import PageImage
+from ocr_tasks.quality.canaries import canary_count, canary_seeds
+from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord
+from tests.unit.test_engine import LINES, assert_reads, render
+
+
+def test_openvino_precision_follows_cpu_flags() -> None:
+    assert backends.openvino_precision("auto", frozenset({"avx2", "avx512_bf16"})) == "bf16"
+    assert backends.openvino_precision("auto", frozenset({"amx_bf16"})) == "bf16"
+    assert backends.openvino_precision("auto", frozenset({"avx2", "avx512f"})) == "f32"
+    assert backends.openvino_precision("f32", frozenset({"avx512_bf16"})) == "f32"
+    assert backends.openvino_precision("bf16", frozenset()) == "bf16"
+
+
+def test_cpu_backends_resolve_to_cpu() -> None:
+    for name in ("openvino", "onnx"):
+        assert backends.resolve_device(EngineSettings(backend=name, device="cuda")) == "cpu"
+
+
+@pytest.fixture(scope="module")
+def openvino_engine() -> OcrEngine:
+    return get_engine(EngineSettings(backend="openvino", threads=1))
+
+
+def test_openvino_backend_agrees_with_onnx(openvino_engine: OcrEngine) -> None:
+    """Same ONNX files, another runtime: probabilities agree (bf16 within its precision)."""
+    onnx = get_engine(EngineSettings(backend="onnx", threads=1)).backend
+    image, _ = render()
+    batch = post.normalize(pre.pad_to_multiple(image))[None]
+    a, b = onnx.det(batch), openvino_engine.backend.det(batch)
+    assert a.shape == b.shape
+    tolerance = 0.1 if getattr(openvino_engine.backend, "precision", "") == "bf16" else 1e-3
+    assert float(np.abs(a - b).mean()) < tolerance / 10
+    assert float(np.abs(a - b).max()) < tolerance * 5
+    two = np.concatenate([batch, batch[:, :, ::-1].copy()])
+    out = openvino_engine.backend.det(two)  # the returned array is ours, not the runtime's
+    assert not np.shares_memory(out, openvino_engine.backend.det(batch))
+
+
+def test_openvino_engine_reads_words(openvino_engine: OcrEngine) -> None:
+    image, truth = render()
+    (page,) = openvino_engine.recognize_pages([PageImage(image, index=0, dpi=200)])
+    assert [line.text for line in page.lines] == LINES
+    assert_reads(page, truth)
+
+
+def test_detection_scale_keeps_boxes_in_the_page_frame() -> None:
+    """Detected on a 0.6 copy, the quads still frame the words of the full page."""
+    image, truth = render()
+    engine = get_engine(EngineSettings(backend="onnx", det_scale=0.6, unclip_ratio=1.5))
+    (page,) = engine.recognize_pages([PageImage(image, index=0, dpi=200)])
+    assert [line.text for line in page.lines] == LINES
+    assert_reads(page, truth)
+
+
+def test_scale_quads_maps_and_clips() -> None:
+    quad = np.array([[10, 10], [50, 10], [50, 20], [10, 20]], dtype=np.float32)
+    back = np.diag([2.0, 2.0, 1.0])
+    (mapped,) = post.scale_quads([quad], back, width=90, height=100)
+    assert mapped.tolist() == [[20, 20], [90, 20], [90, 40], [20, 40]]  # x clipped at 90
+    assert post.scale_quads([quad], np.eye(3), 10, 10)[0] is quad  # no copy at scale 1
+
+
+def test_normalize_is_one_contiguous_float_array() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    out = post.normalize(image)
+    assert out.flags["C_CONTIGUOUS"] and out.dtype == np.float32 and out.shape == (3, 7, 9)
+    np.testing.assert_allclose(out, image.transpose(2, 0, 1) / 127.5 - 1.0, atol=1e-6)
+
+
+def test_upright_sure_needs_a_confident_vote_of_enough_lines() -> None:
+    assert upright_sure(0.02, 10, 0.1)
+    assert upright_sure(0.97, 10, 0.1)  # the page was turned: upright now
+    assert not upright_sure(0.3, 10, 0.1)
+    assert not upright_sure(0.02, 3, 0.1)  # too few voters
+    assert not upright_sure(0.0, 10, 0.0)  # switched off
+
+
+def test_classifier_skip_runs_the_line_classifier_only_where_unsure() -> None:
+    """An upright page skips the per-line classifier; switched off, every line is classified:
+    the text is the same either way."""
+    image, _ = render()
+    pages = []
+    for margin in (0.1, 0.0):
+        engine = OcrEngine(EngineSettings(backend="onnx", skip_line_classifier_below=margin))
+        calls: list[int] = []
+        cls = engine.backend.cls
+        engine.backend.cls = lambda batch, cls=cls, calls=calls: (  # type: ignore[method-assign]
+            calls.append(len(batch)) or cls(batch))
+        (page,) = engine.recognize_pages([PageImage(image, index=0, dpi=200)])
+        pages.append((page, calls))
+    (skipped, skip_calls), (full, full_calls) = pages
+    assert skipped.text == full.text
+    assert len(skip_calls) == 1  # the orientation vote only
+    assert len(full_calls) > 1 and sum(full_calls) > sum(skip_calls)
+
+
+@pytest.mark.parametrize(("pages", "expected"), [(0, 1), (1, 1), (32, 1), (33, 2), (64, 2),
+                                                  (500, 2), (None, 2)])
+def test_canaries_scale_with_the_batch(pages: int | None, expected: int) -> None:
+    settings = PipelineSettings(canary_pages=2, canary_every_pages=32)
+    assert canary_count(pages, settings) == expected
+    assert canary_seeds("b1", settings, pages) == canary_seeds("b1", settings)[:expected]
+    assert canary_count(10, PipelineSettings(canary_pages=0)) == 0
+
+
+def _doc(name: str, pages: int) -> BenchDoc:
+    box = (10.0, 10.0, 60.0, 30.0)
+    word = TruthSegment("total", box, (TruthWord("total", box),))
+    return BenchDoc(Path(name), "png", tuple(TruthPage(segments=(word,)) for _ in range(pages)))
+
+
+def test_benchmark_chunks_scores_and_stage_means() -> None:
+    docs = [_doc("a.pdf", 3), _doc("b.png", 1), _doc("c.pdf", 3), _doc("d.png", 1)]
+    assert [[d.path.name for d in c] for c in chunks(docs, 4)] == [["a.pdf", "b.png"],
+                                                                   ["c.pdf", "d.png"]]
+    exact = [PageResult("a.pdf", i, [(10, 10, 60, 30)], ["total"], [0.9],
+                        {"detect_cpu": 0.2, "detect": 0.3}) for i in range(3)]
+    typo = [PageResult("a.pdf", i, [(10, 10, 60, 30)], ["tota1"], [0.9]) for i in range(3)]
+    assert score(docs[:1], exact)["e2e_cer"] == 0.0 and score(docs[:1], exact)["hmean"] == 1.0
+    assert score(docs[:1], typo)["e2e_cer"] == pytest.approx(0.2)
+    missing = score(docs[:1], exact[:1])
+    assert missing["missing_pages"] == 2 and missing["hmean"] < 1.0
+    assert stage_seconds(exact)["detect"] == pytest.approx(0.2)
+    assert stage_seconds(exact, "")["detect"] == pytest.approx(0.3)
+    assert stage_seconds(exact)["recognize"] is None
+
+
+def test_comparisons_are_ratios_of_the_same_run() -> None:
+    rows = [
+        {"system": "engine", "set": "funsd", "cpu_s_per_page": 0.6, "hmean": 0.91,
+         "e2e_cer": 0.07, "pages_per_s": 1.0},
+        {"system": "previous", "set": "funsd", "cpu_s_per_page": 1.2, "hmean": 0.915,
+         "e2e_cer": 0.075, "pages_per_s": 0.5},
+        {"system": "tesseract", "set": "funsd", "cpu_s_per_page": 0.4, "pages_per_s": 2.0},
+        {"system": "engine", "set": "synth", "cpu_s_per_page": 0.5, "pages_per_s": 2.0},
+        {"system": "flow-1", "set": "synth", "cpu_s_per_page": 0.7, "pages_per_s": 1.6,
+         "worker_cpu_s_per_page": 0.55},
+        {"system": "flow-2", "set": "synth", "cpu_s_per_page": 0.7, "pages_per_s": 3.0},
+    ]
+    c = comparisons(rows)
+    assert c["funsd_engine_vs_tesseract_cpu"] == 1.5
+    assert c["funsd_engine_vs_previous_cpu"] == 0.5
+    assert c["funsd_hmean_change"] == pytest.approx(-0.005)
+    assert c["flow_2_vs_1_workers_pages_per_s"] == 1.875
+    assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
+
+
+def test_auto_prefers_openvino_only_where_it_runs_bf16() -> None:
+    bf16, plain = frozenset({"avx512_bf16"}), frozenset({"avx2"})
+    assert backends.openvino_preferred(EngineSettings(), bf16)
+    assert not backends.openvino_preferred(EngineSettings(), plain)  # f32: onnx is faster
+    assert not backends.openvino_preferred(EngineSettings(openvino_precision="f32"), bf16)
+
+
+def test_written_pages_read_back_from_the_lake(tmp_path: Path) -> None:
+    """The engine systems' write stage and the flows' read-back meet in the same tables."""
+    from ocr_tasks.benchmark.systems import lake_results, write_pages
+    from ocr_tasks.document import Line, Page, Word, box_polygon
+    from ocr_tasks.lake.tables import Lake
+
+    words = (Word("Policy", 0.9, box_polygon((10, 10, 60, 30))),
+             Word("4711", 0.8, box_polygon((70, 10, 110, 30))))
+    line = Line("Policy 4711", 0.85, box_polygon((10, 10, 110, 30)), words)
+    page = Page(index=1, width=200, height=100, dpi=200, lines=(line,),
+                timings={"detect": 0.25, "recognize": 0.5})
+    doc = _doc("claim.pdf", 2)
+    write_pages(Lake.open(str(tmp_path)), [(doc, page)], "v1")
+    (read,) = lake_results(tmp_path, {"claim.pdf": "claim.pdf"})
+    assert (read.doc, read.index, read.texts) == ("claim.pdf", 1, ["Policy", "4711"])
+    assert read.boxes[1] == (70, 10, 110, 30)
+    assert read.timings["detect"] == pytest.approx(0.25)
+
+
+def test_box_assignment_matches_the_pairwise_rule() -> None:
+    """The vectorized ``assign_by_boxes`` (sidecar scoring cost ~8 % of a batch's CPU as a
+    loop over pairs) gives what the pairwise rule gives, ties and degenerate boxes included."""
+    import random
+
+    from ocr_tasks.evaluation import metrics as m
+
+    def pairwise(gt, pred, min_overlap=m.MIN_OVERLAP):  # type: ignore[no-untyped-def]
+        out = []
+        for pbox in pred:
+            best, best_inter = -1, 0.0
+            for g, gbox in enumerate(gt if pbox is not None else []):
+                inter = m.intersection(gbox, pbox)
+                smaller = min(m.box_area(gbox), m.box_area(pbox))
+                if inter > best_inter and smaller > 0 and inter / smaller >= min_overlap:
+                    best, best_inter = g, inter
+            out.append(best)
+        return out
+
+    rng = random.Random(1)
+
+    def box() -> tuple[int, int, int, int]:
+        x, y = rng.randint(0, 50), rng.randint(0, 50)
+        return (x, y, x + rng.randint(-2, 20), y + rng.randint(-2, 10))
+
+    for _ in range(500):
+        gt = [box() for _ in range(rng.randint(0, 12))]
+        pred = [None if rng.random() < 0.1 else box() for _ in range(rng.randint(0, 12))]
+        assert m.assign_by_boxes(gt, pred) == pairwise(gt, pred)
