@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "query": "ocr_tasks.cli.query",
     "audit-import": "ocr_tasks.cli.report",
     "serve": "ocr_tasks.cli.serve",
+    "train": "ocr_tasks.cli.train",
 }
 
 

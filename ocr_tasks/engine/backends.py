@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +110,23 @@ class TorchBackend(InferenceBackend):
             module.to(device=self.device, dtype=dtype).eval()
         self._dtype = dtype
         self.rec_batch_size = rec_batch_size
+
+    @classmethod
+    def from_modules(
+        cls, modules: dict[str, Any], device: str = "cpu", *, rec_batch_size: int = 32
+    ) -> TorchBackend:
+        """A backend over modules already in memory (``det``, ``rec``, ``cls``), e.g. ones
+        being fine-tuned: they are used as they are (same objects, same dtype), in eval mode."""
+        import torch
+
+        backend = cls.__new__(cls)
+        backend._torch = torch
+        backend.device = torch.device(device)
+        backend.half = False
+        backend._modules = {kind: modules[kind].eval() for kind in KINDS}
+        backend._dtype = torch.float32
+        backend.rec_batch_size = rec_batch_size
+        return backend
 
     def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
         torch = self._torch

@@ -62,8 +62,13 @@ def export_onnx(
     target = Path(out_path) if out_path is not None else cache_dir(variant) / f"{kind}.onnx"
     if out_path is None and target.is_file():
         return target
+    return export_module(load_model(kind, "cpu", variant=variant), kind, target)
+
+
+def export_module(model: torch.nn.Module, kind: str, target: Path) -> Path:
+    """Export a ``kind`` module in memory (e.g. one being fine-tuned) to ``target``,
+    atomically; same graph, names and dynamic axes as :func:`export_onnx`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    model = load_model(kind, "cpu", variant=variant)
     sample = torch.zeros(_SAMPLE_SHAPES[kind])
     input_axes, output_axes = _DYNAMIC_AXES[kind]
     fd, tmp_name = tempfile.mkstemp(prefix=f".{kind}-", suffix=".onnx.tmp", dir=target.parent)
