@@ -20,6 +20,7 @@ import math
 import os
 import random
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -302,8 +303,6 @@ class Trainer:
                             onnx_dir=Path(tmp) if cpu else None)
 
     def run_stage(self, stage: int) -> StageResult:
-        import time
-
         start = time.perf_counter()
         rng = _seed_all(stage_seed(self.config.seed, stage))
         losses: dict[str, list[float]] = {"rec": [], "det": []}
@@ -379,8 +378,10 @@ class Trainer:
             self.log(f"resuming after stage {last} (step {self.step}) from {self.work}")
         else:
             self.log("stage 0: validating the pretrained start")
+            started = time.perf_counter()
             metrics = self.validate(0)
-            self.results = [StageResult(0, 0, metrics, promoted=True)]
+            self.results = [StageResult(0, 0, metrics, promoted=True,
+                                        seconds=round(time.perf_counter() - started, 1))]
             self.save(0)
             self._report(self.results[0], on_stage)
         for stage in range(last + 1 if last >= 0 else 1, self.config.stages + 1):

@@ -65,7 +65,7 @@ def validate(modules: dict[str, nn.Module], charset: Sequence[str], pages: Seque
     result = evaluate_samples(pages, engine, dataset={"split": "val"})
     figures: dict[str, Any] = {name: result[block][key] for name, (block, key) in METRICS.items()}
     figures.update(pages=result["dataset"]["pages"], words=result["dataset"]["words"],
-                   seconds=result["speed"]["total_wall_s"], backend=engine.backend.name)
+                   backend=engine.backend.name)
     return figures
 
 
