@@ -192,6 +192,10 @@ def det_sample(page: DetPage, size: int, rng: np.random.Generator
     part = page.image[y0 : y0 + size, x0 : x0 + size]
     window[: part.shape[0], : part.shape[1]] = part
     shift = np.array([x0, y0], dtype=np.float64)
-    targets = db_targets([p - shift for p in page.lines], [p - shift for p in page.ignored],
-                         size, size)
+
+    def inside(polygons: Sequence[np.ndarray]) -> list[np.ndarray]:
+        moved = [p - shift for p in polygons]
+        return [p for p in moved if p.max(0).min() > 0 and p.min(0).max() < size]
+
+    targets = db_targets(inside(page.lines), inside(page.ignored), size, size)
     return post.normalize(window), targets

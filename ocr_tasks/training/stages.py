@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ocr_tasks.core.config import TrainingSettings
+from ocr_tasks.core.config import EngineSettings, TrainingSettings
 from ocr_tasks.core.errors import TrainingError
 from ocr_tasks.datasets import Dataset, LabelledPage, build_card
 from ocr_tasks.engine import models
@@ -168,8 +168,9 @@ def _det_page(page: TrainPage) -> det_train.DetPage | None:
     import cv2
 
     source = page.page
-    scale = scale_factor(source.width, source.height, source.dpi, upscale_below_dpi=150,
-                         max_side=2400)
+    engine = EngineSettings()
+    scale = scale_factor(source.width, source.height, source.dpi,
+                         upscale_below_dpi=engine.upscale_below_dpi, max_side=engine.max_side)
     truth = page.truth.scaled(scale)
     lines = tuple(det_train.box_polygon(box) for _, box in visual_lines(truth))
     if not lines:
@@ -334,9 +335,9 @@ class Trainer:
             if "rec" in c.parts:
                 picks = rng.choice(len(self.m.crops), size=min(c.rec_batch, len(self.m.crops)),
                                    replace=False)
-                x, targets, steps, lengths = ctc_batch(self.m.crops, picks.tolist())
-                logits = rec_logits(self.rec, x.to(self.device))
-                losses["rec"] = ctc_loss(logits, targets, steps, lengths)
+                batch = [t.to(self.device) for t in ctc_batch(self.m.crops, picks.tolist())]
+                logits = rec_logits(self.rec, batch[0])
+                losses["rec"] = ctc_loss(logits, *batch[1:])
             if "det" in c.parts and self.step % max(1, c.det_every) == 0:
                 losses["det"] = self._det_loss(rng)
         for name, loss in losses.items():

@@ -220,3 +220,15 @@ def test_the_train_command_writes_a_bundle(tmp_path: Path, capsys: pytest.Captur
                         charset, "tiny")
     (page,) = engine.recognize_pages([load_page(_labelled(tmp_path, 3, "val")).page])
     assert page.lines and post.REC_STRIDE == 8
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--data", str(tmp_path), "--work", str(tmp_path / "w"),
+                 "--fractions", "0.8,0.2"]) == 2
+    assert "--fractions '0.8,0.2': three non-negative shares" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "missing"), "--work", str(tmp_path)]) == 2
+    assert "no dataset folder" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path), "--format", "dataset", "--work",
+                 str(tmp_path)]) == 2
+    assert "no pages.jsonl" in capsys.readouterr().err
