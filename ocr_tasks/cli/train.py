@@ -33,6 +33,10 @@ def register(subparsers: Any) -> None:
                    help="also train on the lake's returned audit transcriptions")
     p.add_argument("--sidecars", type=uri, metavar="SOURCE",
                    help="also train on the documents with truth sidecars in this source")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N",
+                   help="also train on N rendered synthetic pages (written to WORK/synth)")
+    p.add_argument("--synthetic-only", action="store_true",
+                   help="train on the synthetic pages alone; --data/--from-lake only validate")
     p.add_argument("--fractions", metavar="T,V,X",
                    help="train,val,test shares of the split by document (default 0.8,0.1,0.1; "
                    "a dataset folder keeps its recorded splits unless given)")
@@ -60,7 +64,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ocr_tasks.core.errors import InputError
     from ocr_tasks.training import TrainConfig, train
-    from ocr_tasks.training.sources import load_dataset, parse_fractions
+    from ocr_tasks.training.sources import load_dataset, parse_fractions, synthetic_pages
     from ocr_tasks.training.stages import resolve_device
 
     if args.lake is not None and args.name is None:
@@ -70,8 +74,13 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
     fractions = parse_fractions(args.fractions) if args.fractions else None
+    if args.synthetic_only and args.synthetic < 1:
+        raise InputError("--synthetic-only needs --synthetic N")
+    synthetic = (synthetic_pages(args.synthetic, args.work / "synth", args.seed or 0)
+                 if args.synthetic > 0 else None)
     dataset = load_dataset(data=args.data, fmt=args.format, lake=args.from_lake,
-                           sidecars=args.sidecars, fractions=fractions)
+                           sidecars=args.sidecars, fractions=fractions, synthetic=synthetic,
+                           synthetic_only=args.synthetic_only)
     for problem in dataset.problems:
         print(f"skipped {problem}", file=sys.stderr)
     config = TrainConfig.defaults(

@@ -232,3 +232,18 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path,
     assert main(["train", "--data", str(tmp_path), "--format", "dataset", "--work",
                  str(tmp_path)]) == 2
     assert "no pages.jsonl" in capsys.readouterr().err
+
+
+def test_synthetic_pages_only_train(tmp_path: Path) -> None:
+    from ocr_tasks.training.sources import load_dataset, synthetic_pages
+
+    synth = synthetic_pages(2, tmp_path / "synth")
+    assert synth == synthetic_pages(2, tmp_path / "synth")  # the same pages again
+    assert {p.split for p in synth} == {"train"} and len({p.document for p in synth}) == 2
+    assert all(p.truth.counted_words for p in synth)
+    data = tmp_path / "data"
+    write_pages(_dataset(tmp_path).pages, data / "pages.jsonl")
+    both = load_dataset(data=data, fmt="dataset", synthetic=synth)
+    alone = load_dataset(data=data, fmt="dataset", synthetic=synth, synthetic_only=True)
+    assert len(both.split("train")) == 4 and len(both.split("val")) == 1
+    assert alone.split("train") == tuple(synth) and len(alone.split("val")) == 1
