@@ -46,6 +46,7 @@ from ocr_tasks.training.validation import validate, worse
 
 PARTS = ("rec", "det")
 STATE_FILE = "training.json"
+PROGRESS_EVERY = 10  # steps between progress lines
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class TrainConfig:
     clip_norm: float = 5.0
     seed: int = 0
     parts: tuple[str, ...] = PARTS
+    freeze_backbone: bool = False
     device: str = "cpu"
     threads: int = 2
 
@@ -239,7 +241,11 @@ class Trainer:
         self.cls = models.load_direction_classifier(self.device)
         groups = []
         if "rec" in config.parts:
-            groups.append({"params": list(rec.parameters()), "lr": config.rec_lr})
+            trained = [rec.neck, rec.head] if config.freeze_backbone else [rec]
+            if config.freeze_backbone:
+                rec.backbone.requires_grad_(False)
+            groups.append({"params": [p for m in trained for p in m.parameters()],
+                           "lr": config.rec_lr})
         if "det" in config.parts:
             groups.append({"params": [*det.parameters(), *self.thresh.parameters()],
                            "lr": config.det_lr})
@@ -307,9 +313,14 @@ class Trainer:
         start = time.perf_counter()
         rng = _seed_all(stage_seed(self.config.seed, stage))
         losses: dict[str, list[float]] = {"rec": [], "det": []}
-        for _ in range(self.config.steps_per_stage):
+        for i in range(self.config.steps_per_stage):
             for name, value in self._train_step(rng).items():
                 losses[name].append(value)
+            if (i + 1) % PROGRESS_EVERY == 0:
+                recent = {k: round(float(np.mean(v[-PROGRESS_EVERY:])), 4)
+                          for k, v in losses.items() if v}
+                self.log(f"stage {stage} step {self.step}: loss {recent}, "
+                         f"{time.perf_counter() - start:.0f} s")
         metrics = self.validate(stage)
         start_metrics = self.results[0].metrics
         bad = worse(metrics, start_metrics)
