@@ -247,3 +247,14 @@ def test_synthetic_pages_only_train(tmp_path: Path) -> None:
     alone = load_dataset(data=data, fmt="dataset", synthetic=synth, synthetic_only=True)
     assert len(both.split("train")) == 4 and len(both.split("val")) == 1
     assert alone.split("train") == tuple(synth) and len(alone.split("val")) == 1
+
+
+def test_line_labels_have_spaces_only_at_gaps() -> None:
+    from ocr_tasks.training.data import visual_lines
+    from ocr_tasks.truth import TruthWord
+
+    words = (TruthWord("9/", (0, 0, 10, 10)), TruthWord("3/", (10, 0, 20, 10)),
+             TruthWord("92", (21, 0, 30, 10)), TruthWord("Date", (40, 0, 60, 10)),
+             TruthWord("next", (0, 20, 30, 30)), TruthWord("", (35, 20, 50, 30)))
+    page = TruthPage(segments=(TruthSegment("", (0, 0, 60, 30), words),))
+    assert visual_lines(page) == [("9/3/92 Date", (0, 0, 60, 10)), ("next", (0, 20, 30, 30))]
