@@ -47,6 +47,8 @@ def register(subparsers: Any) -> None:
                    help="optimizer steps per stage (default OCR_TRAIN_STEPS_PER_STAGE)")
     p.add_argument("--parts", default="rec,det",
                    help="networks to train: rec, det or rec,det (default: %(default)s)")
+    p.add_argument("--line-share", type=float, metavar="F",
+                   help="share of line crops in a batch (default: drawn like word crops)")
     p.add_argument("--freeze-backbone", action="store_true",
                    help="train only the recognizer's sequence encoder and head")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.defaults(
         resolve_device(args.device), stages=args.stages, steps_per_stage=args.steps_per_stage,
         parts=tuple(p for p in args.parts.split(",") if p), threads=args.threads,
-        freeze_backbone=args.freeze_backbone or None,
+        freeze_backbone=args.freeze_backbone or None, line_share=args.line_share,
         seed=args.seed, rec_batch=args.rec_batch, det_batch=args.det_batch,
         rec_lr=args.rec_lr, det_lr=args.det_lr)
 

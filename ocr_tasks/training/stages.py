@@ -67,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     parts: tuple[str, ...] = PARTS
     freeze_backbone: bool = False
+    line_share: float | None = None
     device: str = "cpu"
     threads: int = 2
 
@@ -344,9 +345,8 @@ class Trainer:
         losses: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=c.amp):
             if "rec" in c.parts:
-                picks = rng.choice(len(self.m.crops), size=min(c.rec_batch, len(self.m.crops)),
-                                   replace=False)
-                batch = [t.to(self.device) for t in ctc_batch(self.m.crops, picks.tolist())]
+                picks = self._crop_picks(rng)
+                batch = [t.to(self.device) for t in ctc_batch(self.m.crops, picks)]
                 logits = rec_logits(self.rec, batch[0])
                 losses["rec"] = ctc_loss(logits, *batch[1:])
             if "det" in c.parts and self.step % max(1, c.det_every) == 0:
@@ -368,6 +368,22 @@ class Trainer:
         self.scaler.update()
         self.step += 1
         return {name: float(loss.item()) for name, loss in losses.items()}
+
+    def _crop_picks(self, rng: np.random.Generator) -> list[int]:
+        """A batch drawn from all crops alike (``line_share`` None), or with that share of
+        line crops (measured on FUNSD: 0.5 made end-to-end CER worse than uniform draws)."""
+        pool, c = self.m.crops, self.config
+        if c.line_share is None:
+            picks = rng.choice(len(pool), size=min(c.rec_batch, len(pool)), replace=False)
+            return [int(i) for i in picks]
+        lines = [i for i, crop in enumerate(pool.crops) if crop.line]
+        words = [i for i, crop in enumerate(pool.crops) if not crop.line]
+        share = c.line_share if words else 1.0
+        n_lines = min(len(lines), round(c.rec_batch * share))
+        n_words = min(len(words), c.rec_batch - n_lines)
+        picks = [*rng.choice(lines, n_lines, replace=False).tolist(),
+                 *rng.choice(words, n_words, replace=False).tolist()]
+        return [int(i) for i in picks]
 
     def _det_loss(self, rng: np.random.Generator) -> torch.Tensor:
         c = self.config

