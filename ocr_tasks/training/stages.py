@@ -374,8 +374,8 @@ class Trainer:
         line crops (measured on FUNSD: 0.5 made end-to-end CER worse than uniform draws)."""
         pool, c = self.m.crops, self.config
         if c.line_share is None:
-            picks = rng.choice(len(pool), size=min(c.rec_batch, len(pool)), replace=False)
-            return [int(i) for i in picks]
+            drawn = rng.choice(len(pool), size=min(c.rec_batch, len(pool)), replace=False)
+            return [int(i) for i in drawn]
         lines = [i for i, crop in enumerate(pool.crops) if crop.line]
         words = [i for i, crop in enumerate(pool.crops) if not crop.line]
         share = c.line_share if words else 1.0
