@@ -80,7 +80,7 @@ def test_ctc_loss_decreases_on_a_tiny_overfit(tmp_path: Path) -> None:
     # the pretrained model reads these crops already: teach it their case swapped instead
     crops = [TextCrop(c.image, c.text.swapcase()) for c in text_crops(page)
              if c.text.swapcase() != c.text]
-    pool = build_pool(crops, charset, max_width=160)
+    pool = build_pool(crops, charset, max_width=240)
     pool.crops, pool.labels = pool.crops[:4], pool.labels[:4]
     assert len(pool) == 4
     model = models.load_recognizer()
