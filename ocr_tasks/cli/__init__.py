@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "models": "ocr_tasks.cli.models",
     "synth-dataset": "ocr_tasks.cli.synth_dataset",
     "ui": "ocr_tasks.cli.ui",
+    "train": "ocr_tasks.cli.train",
 }
 
 

@@ -128,6 +128,13 @@ class ModelError(OcrPipelineError):
     kind = "model"
 
 
+class TrainingError(OcrPipelineError):
+    """Training cannot go on: a NaN/inf loss, no usable samples, a work folder made by
+    another configuration. The message says which and what to do."""
+
+    kind = "training"
+
+
 class LeaseLost(OcrPipelineError):
     """A run's lease on the lake expired and was taken: the run must not commit any more."""
 

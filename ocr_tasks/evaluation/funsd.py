@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -159,6 +159,24 @@ def _r(v: float | None, nd: int = 4) -> float | None:
     return None if v is None else round(float(v), nd)
 
 
+class Sample(Protocol):
+    """One labelled page to score (``EvalSample``, or a page already in memory)."""
+
+    @property
+    def page_id(self) -> str: ...
+
+    @property
+    def counted_words(self) -> tuple[TruthWord, ...]: ...
+
+    @property
+    def dontcare_words(self) -> tuple[TruthWord, ...]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def load_image(self) -> PageImage: ...
+
+
 def evaluate_funsd(
     data_dir: str | Path,
     engine: Engine,
@@ -171,20 +189,37 @@ def evaluate_funsd(
     Returns the summary (dataset, engine, detection, recognition, end_to_end, bag_of_words,
     speed) plus ``pages``: per-page figures, which callers usually write to a file only.
     """
+    total = None
+    if progress:
+        total = len(list((Path(data_dir) / "annotations").glob("*.json")))
+        total = min(total, limit) if limit is not None else total
+    return evaluate_samples(load_funsd(data_dir), engine, limit=limit, total=total,
+                            progress=progress, dataset={"format": "funsd", "path": str(data_dir)})
+
+
+def evaluate_samples(
+    samples: Iterable[Sample],
+    engine: Engine,
+    *,
+    limit: int | None = None,
+    progress: bool = False,
+    total: int | None = None,
+    dataset: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score ``engine`` on labelled pages (the first ``limit``); ``dataset`` describes them
+    in the result. Same result as :func:`evaluate_funsd`."""
     detection, crop_cer, e2e_cer, bow = DetectionMetric(), CropCER(), EndToEndCER(), BagOfWordsF1()
     per_page: list[dict[str, Any]] = []
     n_words = n_dontcare = 0
     wall_pages = cpu_pages = wall_crops = cpu_crops = 0.0
     t_start = time.perf_counter()
 
-    pages: Iterator[EvalSample] = load_funsd(data_dir)
+    pages: Iterator[Sample] = iter(samples)
     bar = None
     if progress:
         from tqdm import tqdm
 
-        total = len(list((Path(data_dir) / "annotations").glob("*.json")))
-        bar = tqdm(total=min(total, limit) if limit is not None else total, unit="page",
-                   file=sys.stderr)
+        bar = tqdm(total=total, unit="page", file=sys.stderr)
     for n, gt in enumerate(pages):
         if limit is not None and n >= limit:
             break
@@ -258,8 +293,7 @@ def evaluate_funsd(
 
     return {
         "dataset": {
-            "format": "funsd",
-            "path": str(data_dir),
+            **(dataset or {}),
             "pages": n_pages,
             "words": n_words,
             "dontcare_words": n_dontcare,
