@@ -48,13 +48,10 @@ class Engine(Protocol):
     def recognize_crops(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]: ...
 
 
-@dataclass(frozen=True)
-class EvalSample:
-    """One page to score: its id, its image (left on disk until :meth:`load_image`) and its
-    truth. Empty words are don't-care (``TruthWord.dontcare``)."""
+class ScoredTruth:
+    """What scoring reads of a page's truth: counted and don't-care words, reference text.
+    Shared by pages read from disk (:class:`EvalSample`) and pages held in memory."""
 
-    page_id: str
-    image_path: Path
     truth: TruthPage
 
     @property
@@ -70,6 +67,16 @@ class EvalSample:
         """Reference text for bag-of-words: the counted words, space-separated (so both
         sides are tokenized alike; see ``evaluate_funsd``)."""
         return " ".join(w.text for w in self.counted_words)
+
+
+@dataclass(frozen=True)
+class EvalSample(ScoredTruth):
+    """One page to score: its id, its image (left on disk until :meth:`load_image`) and its
+    truth. Empty words are don't-care (``TruthWord.dontcare``)."""
+
+    page_id: str
+    image_path: Path
+    truth: TruthPage
 
     def load_image(self) -> PageImage:
         """BGR pixels, with the file's stated dpi when it has one."""

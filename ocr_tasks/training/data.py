@@ -18,7 +18,7 @@ from ocr_tasks.core.config import LimitSettings
 from ocr_tasks.core.errors import CorruptInput
 from ocr_tasks.core.geometry import Box, union_box
 from ocr_tasks.datasets import LabelledPage
-from ocr_tasks.evaluation.funsd import crop_box
+from ocr_tasks.evaluation.funsd import ScoredTruth, crop_box
 from ocr_tasks.io.rasterize import PageFailure, iter_pages
 from ocr_tasks.io.storage import open_store
 from ocr_tasks.page_image import PageImage
@@ -28,24 +28,12 @@ LINE_MARGIN = 0.15  # line crop margin, in line heights (DB's unclip leaves abou
 
 
 @dataclass(frozen=True)
-class TrainPage:
+class TrainPage(ScoredTruth):
     """A labelled page held in memory: what training and validation read."""
 
     page_id: str
     page: PageImage
     truth: TruthPage
-
-    @property
-    def counted_words(self) -> tuple[TruthWord, ...]:
-        return self.truth.counted_words
-
-    @property
-    def dontcare_words(self) -> tuple[TruthWord, ...]:
-        return self.truth.dontcare_words
-
-    @property
-    def text(self) -> str:
-        return " ".join(w.text for w in self.counted_words)
 
     def load_image(self) -> PageImage:
         return self.page
