@@ -14,7 +14,7 @@ from prefect import flow, get_run_logger
 from ocr_tasks.training import StageResult, TrainConfig, train
 from ocr_tasks.training.report import artifact_key, stage_markdown
 from ocr_tasks.training.sources import load_dataset, parse_fractions
-from ocr_tasks.training.stages import resolve_device
+from ocr_tasks.training.stages import parse_parts, resolve_device
 
 
 @flow(name="train")
@@ -27,7 +27,7 @@ def train_flow(
     fractions: str | None = None,
     stages: int | None = None,
     steps_per_stage: int | None = None,
-    parts: str = "rec,det",
+    parts: str | None = None,
     device: str = "auto",
     threads: int = 2,
     name: str = "finetuned",
@@ -42,7 +42,7 @@ def train_flow(
         logger.warning("skipped %s", problem)
     config = TrainConfig.defaults(resolve_device(device), stages=stages,
                                   steps_per_stage=steps_per_stage, threads=threads,
-                                  parts=tuple(p for p in parts.split(",") if p))
+                                  parts=parse_parts(parts) if parts else None)
     seen: list[StageResult] = []
 
     def on_stage(result: StageResult) -> None:

@@ -85,14 +85,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--parts",
-        default="rec,det",
-        help="networks to train: rec, det or rec,det (default: %(default)s)",
+        help="networks to train: rec, det or rec,det (default OCR_TRAIN_PARTS, rec)",
     )
     p.add_argument(
         "--line-share",
         type=float,
         metavar="F",
-        help="share of line crops in a batch (default: drawn like word crops)",
+        help="share of line crops in a recognizer batch (default OCR_TRAIN_LINE_SHARE, 0.8)",
     )
     p.add_argument(
         "--freeze-backbone",
@@ -117,7 +116,7 @@ def register(subparsers: Any) -> None:
         "OCR_TRAIN_DET_BATCH_GPU, 8, on CUDA)",
     )
     p.add_argument(
-        "--rec-lr", type=float, help="recognizer learning rate (default: OCR_TRAIN_REC_LR, 5e-5)"
+        "--rec-lr", type=float, help="recognizer learning rate (default: OCR_TRAIN_REC_LR, 2e-5)"
     )
     p.add_argument(
         "--det-lr", type=float, help="detector learning rate (default: OCR_TRAIN_DET_LR, 2e-5)"
@@ -145,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from ocr_tasks.core.errors import InputError
     from ocr_tasks.training import TrainConfig, train
     from ocr_tasks.training.sources import load_dataset, parse_fractions, synthetic_pages
-    from ocr_tasks.training.stages import resolve_device
+    from ocr_tasks.training.stages import parse_parts, resolve_device
 
     if args.lake is not None and args.name is None:
         raise InputError("--lake needs --name (the model's name in the registry)")
@@ -153,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.line_share is not None and not 0.0 <= args.line_share <= 1.0:
+        raise InputError("--line-share must be between 0 and 1")
     fractions = parse_fractions(args.fractions) if args.fractions else None
     if args.synthetic_only and args.synthetic < 1:
         raise InputError("--synthetic-only needs --synthetic N")
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_device(args.device),
         stages=args.stages,
         steps_per_stage=args.steps_per_stage,
-        parts=tuple(p for p in args.parts.split(",") if p),
+        parts=parse_parts(args.parts) if args.parts else None,
         threads=args.threads,
         freeze_backbone=args.freeze_backbone or None,
         line_share=args.line_share,

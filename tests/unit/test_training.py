@@ -69,8 +69,8 @@ def _dataset(tmp: Path) -> Dataset:
 
 def _config(**overrides: object) -> TrainConfig:
     base = dict(stages=2, steps_per_stage=2, rec_batch=4, det_batch=1, det_size=128,
-                det_every=1, warmup_steps=1, threads=1, device="cpu")
-    return TrainConfig(**{**base, **overrides})  # type: ignore[arg-type]
+                det_every=1, warmup_steps=1, threads=1, parts=("rec", "det"))
+    return TrainConfig.defaults("cpu", **{**base, **overrides})
 
 
 def test_ctc_loss_decreases_on_a_tiny_overfit(tmp_path: Path) -> None:
