@@ -19,11 +19,10 @@ import numpy as np
 
 from ocr_tasks.core.config import EngineSettings
 from ocr_tasks.core.errors import ModelError
+from ocr_tasks.engine.models.catalog import KINDS
 
 if TYPE_CHECKING:
     from ocr_tasks.engine.registry import ModelVersion
-
-KINDS = ("det", "rec", "cls")
 
 
 class InferenceBackend(ABC):
@@ -211,7 +210,14 @@ class TorchBackend(InferenceBackend):
             return y.float().cpu().numpy()
 
 
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/gpus")
+
+
 def _cuda_available() -> bool:
+    """A GPU torch can use. Without an NVIDIA driver torch is not even imported: CPU workers
+    and the orchestrator ask this too, and importing torch costs ~1.3 s CPU and ~180 MB."""
+    if not NVIDIA_DRIVER.is_dir():
+        return False
     try:
         import torch
     except ImportError:
@@ -219,14 +225,10 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-NVIDIA_DRIVER = Path("/proc/driver/nvidia/gpus")
-
-
 def cuda_device_count() -> int:
     """GPUs torch can use here (0 without an NVIDIA driver, torch or CUDA): a local cluster
-    runs one worker per GPU. Without a driver torch is not even imported (the orchestrator
-    asks this too, and torch costs it ~300 MB)."""
-    if not NVIDIA_DRIVER.is_dir() or not _cuda_available():
+    runs one worker per GPU."""
+    if not _cuda_available():
         return 0
     import torch
 
@@ -240,6 +242,9 @@ def exported_onnx_paths(charset: str | None = None) -> dict[str, Path]:
     from ocr_tasks.engine import models
 
     variant = charset or models.DEFAULT_CHARSET
+    paths = {kind: models.cached_onnx(kind, variant) for kind in KINDS}
+    if all(path.is_file() for path in paths.values()):
+        return paths  # the common case: no torch needed to run them
     return {kind: models.export_onnx(kind, variant=variant) for kind in KINDS}
 
 

@@ -163,7 +163,7 @@ def _sha256(path: Path) -> str:
 def load(location: str) -> ModelVersion:
     """Download the version at ``location`` into the model cache (once per machine: files are
     checked against their hashes) and describe it (once per process)."""
-    from ocr_tasks.engine.models.export import cache_root
+    from ocr_tasks.engine.models.catalog import cache_root
 
     store = open_store(location)
     manifest = _read_json(store, MANIFEST)

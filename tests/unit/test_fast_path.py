@@ -3,6 +3,8 @@ the classifier skip, canaries in proportion to the batch, and the benchmark's bo
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +222,28 @@ def test_box_assignment_matches_the_pairwise_rule() -> None:
         gt = [box() for _ in range(rng.randint(0, 12))]
         pred = [None if rng.random() < 0.1 else box() for _ in range(rng.randint(0, 12))]
         assert m.assign_by_boxes(gt, pred) == pairwise(gt, pred)
+
+
+def test_a_cpu_worker_reads_a_page_without_importing_torch() -> None:
+    """torch costs a worker ~1.3 s CPU and ~180 MB: a CPU worker runs the cached ONNX exports
+    through the batch module and never imports it (on a host without an NVIDIA driver)."""
+    backends.exported_onnx_paths()  # the cache a worker finds (exported here, with torch)
+    script = (
+        "import sys\n"
+        "import ocr_tasks.pipeline.batch\n"
+        "from ocr_tasks.core.config import EngineSettings\n"
+        "from ocr_tasks.engine.predictor import OcrEngine\n"
+        "from ocr_tasks.page_image import PageImage\n"
+        "from tests.unit.test_engine import LINES, render\n"
+        "for backend in ('onnx', 'openvino'):\n"
+        "    engine = OcrEngine(EngineSettings(backend=backend, device='cpu'))\n"
+        "    (page,) = engine.recognize_pages([PageImage(render(LINES)[0])])\n"
+        "    assert 'Invoice number' in page.text, page.text\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    if backends.NVIDIA_DRIVER.is_dir():
+        pytest.skip("a GPU host: auto may pick torch")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

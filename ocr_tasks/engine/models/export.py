@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from ocr_tasks.core.errors import ModelError
+from ocr_tasks.engine.models.catalog import DEFAULT_CHARSET, cached_onnx
 from ocr_tasks.engine.models.direction import INPUT_SIZE as CLS_INPUT_SIZE
 from ocr_tasks.engine.models.recognizer import INPUT_HEIGHT as REC_INPUT_HEIGHT
-from ocr_tasks.engine.models.zoo import DEFAULT_CHARSET, load_model, model_version
+from ocr_tasks.engine.models.zoo import load_model
 
 OPSET = 17
 INPUT_NAME = "x"
@@ -37,34 +38,19 @@ _DYNAMIC_AXES: dict[str, tuple[dict[int, str], dict[int, str]]] = {
 }
 
 
-def cache_dir(variant: str = DEFAULT_CHARSET) -> Path:
-    """``$OCR_MODEL_CACHE/<version>``, default ``~/.cache/ocr-pipeline/<version>``, where the
-    version is :func:`model_version` of the charset ``variant``."""
-    return cache_root() / model_version(variant)
-
-
-def cache_root() -> Path:
-    """``$OCR_MODEL_CACHE``, default ``~/.cache/ocr-pipeline``: exports and downloaded model
-    versions, all keyed by an immutable version, so the cache never needs invalidating."""
-    from ocr_tasks.core.config import EngineSettings
-
-    root = EngineSettings().model_cache
-    return (root if root else Path.home() / ".cache" / "ocr-pipeline").expanduser()
-
-
 def export_onnx(
     kind: str, out_path: Path | None = None, *, variant: str = DEFAULT_CHARSET
 ) -> Path:
     """Export our ``kind`` module ("det", "rec", "cls") to ONNX and return the file.
 
-    Without ``out_path`` the file goes to :func:`cache_dir` and an existing one is reused
+    Without ``out_path`` the file goes to ``catalog.cached_onnx`` and an existing one is reused
     (its folder is keyed by the model version of ``variant``, the recognizer's charset). An
     explicit ``out_path`` is always rewritten. The graph has input ``x`` and output
     ``probabilities`` with dynamic batch and spatial axes.
     """
     if kind not in _SAMPLE_SHAPES:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(_SAMPLE_SHAPES)}")
-    target = Path(out_path) if out_path is not None else cache_dir(variant) / f"{kind}.onnx"
+    target = Path(out_path) if out_path is not None else cached_onnx(kind, variant)
     if out_path is None and target.is_file():
         return target
     return export_module(load_model(kind, "cpu", variant=variant), kind, target)

@@ -60,7 +60,6 @@ def _is_weight(value: np.ndarray) -> bool:
 @dataclass(frozen=True)
 class OnnxContents:
     weights: tuple[OnnxTensor, ...]
-    metadata: dict[str, str]
 
 
 @functools.cache
@@ -86,18 +85,12 @@ def _read(path: Path) -> OnnxContents:
             value = tensors[name]
             value.flags.writeable = False
             taken[name] = OnnxTensor(name, value)
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    return OnnxContents(tuple(taken.values()), metadata)
+    return OnnxContents(tuple(taken.values()))
 
 
 def read_weights(path: Path) -> tuple[OnnxTensor, ...]:
     """The weight tensors of an ONNX file in the order the graph consumes them."""
     return _read(path).weights
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (the recognizer stores its charset there)."""
-    return dict(_read(path).metadata)
 
 
 def weight_slots(module: nn.Module) -> Iterator[Slot]:

@@ -1,120 +1,32 @@
-"""The model zoo: where the weights come from, what version they are, how models are built.
+"""The model zoo: our torch modules built with the bundled weights (``catalog`` says which).
 
-The weights and the charset are read from the ONNX files inside the ``rapidocr`` wheel; nothing
-is downloaded at run time. Parsed files are cached per process, but every ``load_*`` call
-builds a fresh module, so fine-tuning one copy cannot corrupt another.
-
-The recognizer comes in charset variants: "full" is the original 18710-class head (CJK
-included); "latin" keeps the classes of European Latin-script documents, which makes the head,
-evaluated at every time step, ~50x cheaper. The variant is part of the model version.
+Parsed files are cached per process, but every ``load_*`` call builds a fresh module, so
+fine-tuning one copy cannot corrupt another.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from collections.abc import Callable, Mapping
-from importlib import resources
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from ocr_tasks.core.errors import ModelError
+from ocr_tasks.engine.models.catalog import (
+    DEFAULT_CHARSET,
+    check_charset,
+    class_indices,
+    full_charset,
+    onnx_model_path,
+)
 from ocr_tasks.engine.models.detector import TextDetector
 from ocr_tasks.engine.models.direction import DirectionClassifier
-from ocr_tasks.engine.models.onnx_weights import assign_weights, read_metadata, read_weights
+from ocr_tasks.engine.models.onnx_weights import assign_weights, read_weights
 from ocr_tasks.engine.models.recognizer import TextRecognizer
-
-MODEL_NAME = "PP-OCRv6-small"
-# Bump when a change to the modules can change their outputs (invalidates exported caches).
-PORT_REVISION = "torch1"
-
-ONNX_FILES: dict[str, str] = {
-    "det": "PP-OCRv6_det_small.onnx",
-    "rec": "PP-OCRv6_rec_small.onnx",
-    "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-}
-CTC_BLANK = "<blank>"
-CHARSETS = ("full", "latin")
-DEFAULT_CHARSET = "latin"
-# Latin script: ASCII, Latin-1 Supplement, Latin Extended-A, and symbols of forms and invoices.
-_LATIN_RANGES = ((0x20, 0x7E), (0xA0, 0xFF), (0x100, 0x17F))
-_LATIN_SYMBOLS = frozenset("€£§°½–—‘’“”•…™‰†′″−☐☑☒✓✔✗■□▪●")
-
-
-def onnx_model_path(kind: str) -> Path:
-    """The original ONNX file of ``kind`` ("det", "rec" or "cls") inside the rapidocr package."""
-    if kind not in ONNX_FILES:
-        raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(ONNX_FILES)}")
-    try:
-        path = Path(str(resources.files("rapidocr") / "models" / ONNX_FILES[kind]))
-    except ModuleNotFoundError as e:
-        raise ModelError("the rapidocr package (model weights) is not installed") from e
-    if not path.is_file():
-        raise ModelError(f"model file {path} is missing; reinstall rapidocr==3.10.0")
-    return path
-
-
-def _weights_version() -> str:
-    digest = hashlib.sha256()
-    for kind in ONNX_FILES:
-        digest.update(onnx_model_path(kind).read_bytes())
-    return f"ppocrv6s-{PORT_REVISION}-{digest.hexdigest()[:8]}"
-
-
-def _check_charset(variant: str) -> None:
-    if variant not in CHARSETS:
-        raise ValueError(f"unknown charset {variant!r}; expected one of {list(CHARSETS)}")
-
-
-# Computed at import (hashing ~31 MB takes tens of milliseconds): a worker without the weight
-# files fails on import with ModelError instead of on its first page.
-_WEIGHTS_VERSION = _weights_version()
-
-
-def model_version(variant: str = DEFAULT_CHARSET) -> str:
-    """The version recorded with every result: weights, port and, unless "full", the charset."""
-    _check_charset(variant)
-    return _WEIGHTS_VERSION if variant == "full" else f"{_WEIGHTS_VERSION}-{variant}"
-
-
-MODEL_VERSION = model_version()
-
-
-@functools.cache
-def _charset() -> tuple[str, ...]:
-    metadata = read_metadata(onnx_model_path("rec"))
-    if "character" not in metadata:
-        raise ModelError("the recognizer ONNX file has no 'character' metadata")
-    return (CTC_BLANK, *metadata["character"].splitlines(), " ")
-
-
-def _is_latin(char: str) -> bool:
-    code = ord(char)
-    return char in _LATIN_SYMBOLS or any(lo <= code <= hi for lo, hi in _LATIN_RANGES)
-
-
-@functools.cache
-def class_indices(variant: str = DEFAULT_CHARSET) -> tuple[int, ...]:
-    """Indices into the full charset of the classes ``variant`` keeps (blank and space too)."""
-    _check_charset(variant)
-    full = _charset()
-    if variant == "full":
-        return tuple(range(len(full)))
-    inner = (i for i in range(1, len(full) - 1) if _is_latin(full[i]))
-    return (0, *inner, len(full) - 1)
-
-
-def charset(variant: str = DEFAULT_CHARSET) -> list[str]:
-    """Recognizer classes: ``[0]`` is the CTC blank placeholder, the last is the space."""
-    full = _charset()
-    return [full[i] for i in class_indices(variant)]
-
 
 _BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "det": TextDetector,
-    "rec": lambda: TextRecognizer(num_classes=len(_charset())),
+    "rec": lambda: TextRecognizer(num_classes=len(full_charset())),
     "cls": DirectionClassifier,
 }
 
@@ -126,7 +38,7 @@ def load_model(
 
     ``variant`` is the recognizer's charset; the other networks have a single form.
     """
-    _check_charset(variant)
+    check_charset(variant)
     path = onnx_model_path(kind)
     model = _BUILDERS[kind]()
     assign_weights(model, read_weights(path), source=path.name)
