@@ -34,17 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    try:  # the engine's modules moved into ocr_tasks.engine in the package's newer layout
-        from ocr_tasks.engine.backends import KINDS, exported_onnx_paths
-        from ocr_tasks.engine.models.export import cache_dir
-        from ocr_tasks.engine.models.zoo import model_version
-    except ImportError:
-        from ocr_tasks.backends import KINDS, exported_onnx_paths
-        from ocr_tasks.models.export import cache_dir
-        from ocr_tasks.models.zoo import model_version
+    from ocr_tasks.engine.backends import exported_onnx_paths
+    from ocr_tasks.engine.models.catalog import KINDS, cached_onnx, model_version
 
-    missing = [str(cache_dir(c) / f"{k}.onnx") for c in charsets for k in KINDS
-               if not (cache_dir(c) / f"{k}.onnx").is_file()]
+    missing = [str(cached_onnx(k, c)) for c in charsets for k in KINDS
+               if not cached_onnx(k, c).is_file()]
     if args.verify and missing:
         print("not baked: " + ", ".join(missing), file=sys.stderr)
         return 1

@@ -169,10 +169,7 @@ def test_baking_exports_what_workers_load_and_start_up_exports_nothing(model_cac
     assert [p.name for p in baked] == ["cls.onnx", "det.onnx", "rec.onnx"]
     mtimes = {p: p.stat().st_mtime_ns for p in baked}
 
-    try:  # what a worker's engine calls (ocr_tasks.engine.backends in the newer layout)
-        from ocr_tasks.engine.backends import exported_onnx_paths
-    except ImportError:
-        from ocr_tasks.backends import exported_onnx_paths
+    from ocr_tasks.engine.backends import exported_onnx_paths  # what a worker's engine calls
 
     assert sorted(exported_onnx_paths("latin").values()) == baked
     assert {p: p.stat().st_mtime_ns for p in baked} == mtimes  # reused, not re-exported
