@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ocr_tasks.core.config import LimitSettings
 from ocr_tasks.core.errors import CorruptInput
 from ocr_tasks.core.geometry import Box, union_box
 from ocr_tasks.datasets import LabelledPage
+from ocr_tasks.engine.preprocess import to_bgr
 from ocr_tasks.evaluation.funsd import ScoredTruth, crop_box
 from ocr_tasks.io.rasterize import PageFailure, iter_pages
 from ocr_tasks.io.storage import open_store
@@ -113,12 +113,3 @@ def text_crops(page: TrainPage, *, lines: bool = True) -> list[TextCrop]:
             grown = (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
             crops.append(TextCrop(crop_box(image, grown), text, line=True))
     return [c for c in crops if c.image.size and min(c.image.shape[:2]) >= 4 and c.text]
-
-
-def to_bgr(image: np.ndarray) -> np.ndarray:
-    """Gray or BGRA pixels as BGR (the networks' input order)."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image

@@ -110,13 +110,17 @@ def charset(variant: str = DEFAULT_CHARSET) -> list[str]:
     return [full[i] for i in class_indices(variant)]
 
 
-def _read_metadata(path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (the recognizer stores its charset there)."""
+def load_onnx(path: Path) -> onnx.ModelProto:
+    """An ONNX file of the rapidocr wheel, parsed; an unreadable one is a ``ModelError``."""
     try:
-        model = onnx.load(str(path))
+        return onnx.load(str(path))
     except Exception as e:
         raise ModelError(f"cannot read ONNX model {path}: {e}; reinstall rapidocr") from e
-    return {prop.key: prop.value for prop in model.metadata_props}
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (the recognizer stores its charset there)."""
+    return {prop.key: prop.value for prop in load_onnx(path).metadata_props}
 
 
 def cache_dir(variant: str = DEFAULT_CHARSET) -> Path:

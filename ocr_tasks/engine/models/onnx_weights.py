@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 from onnx import numpy_helper
 from torch import nn
 
 from ocr_tasks.core.errors import ModelError
+from ocr_tasks.engine.models.catalog import load_onnx
 
 # Constant and Identity only produce or rename tensors; Resize's constant inputs (roi,
 # scales) configure the op instead of weighing anything.
@@ -43,13 +43,6 @@ class Slot:
     transposed: bool  # nn.Linear stores (out, in); ONNX MatMul weights are (in, out)
 
 
-def _load(path: Path) -> onnx.ModelProto:
-    try:
-        return onnx.load(str(path))
-    except Exception as e:
-        raise ModelError(f"cannot read ONNX model {path}: {e}; reinstall rapidocr") from e
-
-
 def _is_weight(value: np.ndarray) -> bool:
     """Scalars and one-element vectors are hyperparameters baked into the graph (GELU's
     sqrt(2), LayerNorm epsilons, the attention scale); integer tensors are shapes and
@@ -65,7 +58,7 @@ class OnnxContents:
 @functools.cache
 def _read(path: Path) -> OnnxContents:
     """Parse an ONNX file once per process; the arrays are read-only because they are shared."""
-    model = _load(path)
+    model = load_onnx(path)
     graph = model.graph
     tensors = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
     aliases: dict[str, str] = {}
