@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--funsd", type=Path, default=DEFAULT_FUNSD if DEFAULT_FUNSD.is_dir() else None,
                     help="FUNSD-format folder (default: %(default)s)")
     ap.add_argument("--funsd-pages", type=int, default=50, help="FUNSD pages (0: none)")
+    ap.add_argument("--funsd-split", choices=("train", "val", "test"),
+                    help="only the FUNSD pages of this split (the rule `ocr-pipeline train "
+                    "--fractions` splits by): measure a trained model on pages it never saw")
+    ap.add_argument("--fractions", default="0.8,0.2,0",
+                    help="train,val,test shares for --funsd-split (default: %(default)s, the "
+                    "README's training command)")
+    ap.add_argument("--model", help="a stored model version (its folder or s3:// URI) run "
+                    "as the system 'trained' beside today's engine")
     ap.add_argument("--systems", nargs="+", default=list(DEFAULT_SYSTEMS),
                     choices=known_systems(), metavar="NAME",
                     help=f"any of {' '.join(known_systems())}")
@@ -59,8 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="output (default bench/results/cost_per_page-*.json)")
     args = ap.parse_args(argv)
 
+    shares = tuple(float(x) for x in args.fractions.split(","))
+    if len(shares) != 3:
+        ap.error("--fractions takes three shares: train,val,test")
+    systems = list(args.systems)
+    if args.model and "trained" not in systems:
+        systems.insert(systems.index("engine") + 1 if "engine" in systems else 0, "trained")
     cfg = BenchConfig(work=args.work, pages=args.pages, funsd=args.funsd,
-                      funsd_pages=args.funsd_pages, systems=args.systems, seed=args.seed,
+                      funsd_pages=args.funsd_pages, funsd_split=args.funsd_split,
+                      fractions=(shares[0], shares[1], shares[2]), model=args.model,
+                      systems=systems, seed=args.seed,
                       dpis=args.dpi, chunk_pages=args.chunk_pages,
                       flow_batch_pages=args.flow_batch_pages,
                       engine=EngineSettings(device=args.device))

@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ocr_tasks.core.config import LimitSettings
+from ocr_tasks.datasets.model import DEFAULT_FRACTIONS, split_of
 from ocr_tasks.io import rasterize
+from ocr_tasks.io.storage import file_content_id
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.synth.archive import (
     SamplePage,
@@ -117,11 +119,17 @@ def synth_docs(folder: Path, render_dpi: int) -> list[BenchDoc]:
     return docs
 
 
-def funsd_docs(folder: Path, limit: int | None = None) -> list[BenchDoc]:
-    """The first ``limit`` pages of a FUNSD-format folder, one document per page."""
+def funsd_docs(folder: Path, limit: int | None = None, split: str | None = None,
+               fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[BenchDoc]:
+    """The first ``limit`` pages of a FUNSD-format folder, one document per page; with
+    ``split``, only the pages that ``ocr-pipeline train --fractions`` puts in that split
+    (the same rule: ``datasets.split_of`` of the image's content id), so a model trained on
+    the folder is measured on pages it never saw."""
     docs: list[BenchDoc] = []
     for ann, image in funsd_folder(folder):
         if image is None:
+            continue
+        if split is not None and split_of(file_content_id(image), fractions) != split:
             continue
         if limit is not None and len(docs) >= limit:
             break

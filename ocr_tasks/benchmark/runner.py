@@ -37,6 +37,7 @@ ENGINES: dict[str, dict[str, Any]] = {
     "fp32": {"half_precision": False},  # CUDA without fp16
 }
 FLOWS = {"flow-1": 1, "flow-2": 2}
+TRAINED = "trained"  # today's engine settings with the model version of --model
 DEFAULT_SYSTEMS = ("previous", "engine", "flow-1", "flow-2", "tesseract")
 
 
@@ -48,6 +49,9 @@ class BenchConfig:
     pages: int = 100
     funsd: Path | None = None
     funsd_pages: int = 50
+    funsd_split: str | None = None  # only this split's pages (of ``fractions``)
+    fractions: tuple[float, float, float] = (0.8, 0.2, 0.0)
+    model: str | None = None  # a stored model version, run as the system "trained"
     systems: Sequence[str] = DEFAULT_SYSTEMS
     seed: int = 0
     dpis: Sequence[int] = (150, 200, 300)
@@ -64,7 +68,7 @@ def flow_batch_pages(pages: int) -> int:
 
 
 def known_systems() -> list[str]:
-    return [*ENGINES, *FLOWS, "tesseract"]
+    return [*ENGINES, TRAINED, *FLOWS, "tesseract"]
 
 
 def chunks(docs: Sequence[BenchDoc], pages: int) -> list[list[BenchDoc]]:
@@ -93,7 +97,9 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
         make_synth_set(synth_dir, cfg.pages, cfg.seed, cfg.dpis)
         sets["synth"] = synth_docs(synth_dir, cfg.engine.dpi)
     if cfg.funsd is not None and cfg.funsd_pages > 0:
-        sets["funsd"] = funsd_docs(cfg.funsd, cfg.funsd_pages)
+        sets["funsd"] = funsd_docs(cfg.funsd, cfg.funsd_pages, cfg.funsd_split, cfg.fractions)
+    if TRAINED in cfg.systems and not cfg.model:
+        raise ValueError(f"the system {TRAINED!r} needs a model version (--model)")
     rounds = {name: chunks(docs, cfg.chunk_pages) for name, docs in sets.items()}
     schedule = [(name, c) for i in range(max(map(len, rounds.values()), default=0))
                 for name in rounds if i < len(rounds[name]) for c in [rounds[name][i]]]
@@ -101,9 +107,10 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
     engines: dict[str, Any] = {}
     warm = [d for docs in sets.values() for d in docs[:1]]
     for name in cfg.systems:
-        if name in ENGINES:
+        if name in ENGINES or name == TRAINED:
             log(f"starting {name}")
-            settings = cfg.engine.model_copy(update=ENGINES[name])
+            update = ENGINES[name] if name in ENGINES else {"model": cfg.model}
+            settings = cfg.engine.model_copy(update=update)
             engines[name] = EngineSystem(name, settings, [_first_page(d) for d in warm])
         elif name == "tesseract" and not tesseract_available():
             log("tesseract: skipped, not installed (make bench-deps)")
@@ -163,6 +170,15 @@ def comparisons(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                     get("previous", dataset, "hmean"))
             out[f"{dataset}_e2e_cer_change"] = _delta(get("engine", dataset, "e2e_cer"),
                                                       get("previous", dataset, "e2e_cer"))
+        trained = get(TRAINED, dataset, "cpu_s_per_page")
+        if trained and eng:
+            out[f"{dataset}_trained_vs_engine_cpu"] = round(trained / eng, 3)
+            out[f"{dataset}_trained_hmean_change"] = _delta(get(TRAINED, dataset, "hmean"),
+                                                            get("engine", dataset, "hmean"))
+            out[f"{dataset}_trained_e2e_cer_change"] = _delta(
+                get(TRAINED, dataset, "e2e_cer"), get("engine", dataset, "e2e_cer"))
+        if trained and tess:
+            out[f"{dataset}_trained_vs_tesseract_cpu"] = round(trained / tess, 3)
     one, two = by.get(("flow-1", "synth")), by.get(("flow-2", "synth"))
     if one and two and one["pages_per_s"] and two["pages_per_s"]:
         out["flow_2_vs_1_workers_pages_per_s"] = round(two["pages_per_s"] / one["pages_per_s"], 3)

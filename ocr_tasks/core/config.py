@@ -220,6 +220,12 @@ class TrainingSettings(BaseSettings):
         0.8, ge=0.0, le=1.0, description="Share of line crops in a recognizer batch (None: "
         "drawn like word crops). Measured on FUNSD: 0.8 improves crop and end-to-end CER, "
         "word crops alone hurt end-to-end CER, line crops alone hurt crop CER.")
+    rec_size: Literal["small", "tiny"] = Field(
+        "small", description="Recognizer to start from: small (the bundled PP-OCRv6 small) or "
+        "tiny (PP-OCRv6 tiny, ~4x cheaper per line; trained into its own model version).")
+    distill: float = Field(
+        1.0, ge=0.0, description="Weight of the bundled (small) recognizer's per-frame "
+        "targets when training the tiny one, beside CTC on the labels (0 = CTC only).")
 
 
 class ScheduleSettings(BaseSettings):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ocr_tasks.core.errors import ModelError, StorageError
+from ocr_tasks.engine.models.catalog import recorded_rec_size
 from ocr_tasks.io.storage import ObjectStore, open_store
 
 BUNDLED = "bundled"  # the pretrained networks of the installed weights package
@@ -85,7 +86,8 @@ class ModelVersion:
         if kind == "cls":
             return models.load_direction_classifier(device)
         state = torch.load(self.local / WEIGHTS[kind], map_location="cpu", weights_only=True)
-        return models.load_trained(kind, state, num_classes=len(self.charset), device=device)
+        return models.load_trained(kind, state, num_classes=len(self.charset), device=device,
+                                   size=recorded_rec_size(self.manifest))
 
 
 # --- where versions live ---------------------------------------------------------------
@@ -260,7 +262,8 @@ def publish(lake: str, name: str, bundle: Path) -> str:
             import torch
 
             state = torch.load(bundle / file, map_location="cpu", weights_only=True)
-            modules[kind] = models.load_trained(kind, state, num_classes=len(charset))
+            modules[kind] = models.load_trained(kind, state, num_classes=len(charset),
+                                                size=recorded_rec_size(meta))
         for kind, module in modules.items():
             path = export_module(module, kind, staging / ONNX_FILES[kind])
             parity[kind] = _parity(module, path, kind)

