@@ -53,4 +53,5 @@ def train_flow(
 
     result = train(dataset, work, config, name=name, on_stage=on_stage, log=logger.info)
     return {"bundle": str(result.bundle), "best_stage": result.best,
-            "stages": [r.to_dict() for r in result.stages], "skipped": result.skipped}
+            "stages": [r.to_dict() for r in result.stages], "skipped": result.skipped,
+            **result.against_bundled}

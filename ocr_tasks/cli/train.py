@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         "best_stage": result.best,
         "skipped": result.skipped,
         "charset_added": result.charset_added,
+        **result.against_bundled,
         "stages": [
             {
                 "stage": r.stage,

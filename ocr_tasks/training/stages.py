@@ -49,7 +49,7 @@ from ocr_tasks.training.recognition import (
     ctc_loss,
     distill_loss,
 )
-from ocr_tasks.training.validation import validate, worse
+from ocr_tasks.training.validation import HOLD_TOLERANCE, falls_behind, validate, worse
 
 PARTS = ("rec", "det")
 STATE_FILE = "training.json"
@@ -138,6 +138,8 @@ class TrainResult:
     best: int
     skipped: dict[str, int]
     charset_added: list[str]
+    # a smaller recognizer: the bundled model's figures, whether the bundle holds them
+    against_bundled: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_device(choice: str) -> str:
@@ -336,6 +338,17 @@ class Trainer:
                             device=self.config.device, threads=self.config.threads,
                             onnx_dir=Path(tmp) if cpu else None)
 
+    def validate_bundled(self) -> dict[str, Any]:
+        """The bundled networks' figures on the same pages: what a smaller recognizer must
+        hold to be used in their place."""
+        modules = {"det": models.load_detector(self.device),
+                   "rec": models.load_recognizer(self.device), "cls": self.cls}
+        cpu = self.device.type == "cpu"
+        with tempfile.TemporaryDirectory(prefix="validate-", dir=self.work) as tmp:
+            return validate(modules, models.charset(), self.m.val,
+                            version=models.MODEL_VERSION, device=self.config.device,
+                            threads=self.config.threads, onnx_dir=Path(tmp) if cpu else None)
+
     def run_stage(self, stage: int) -> StageResult:
         start = time.perf_counter()
         rng = _seed_all(stage_seed(self.config.seed, stage))
@@ -506,6 +519,16 @@ def train(dataset: Dataset, work: str | Path, config: TrainConfig, *, name: str 
         trainer.load(best)
     skipped = {"labels_longer_than_time_steps": material.crops.too_long,
                "crops_too_wide": material.crops.too_wide}
+    against: dict[str, Any] = {}
+    if config.rec_size != models.DEFAULT_REC_SIZE:
+        reference = trainer.validate_bundled()
+        lost = falls_behind(results[best].metrics, reference)
+        against = {"reference": {"model": models.MODEL_VERSION, "metrics": reference},
+                   "holds_accuracy": not lost, "falls_behind_in": lost}
+        log(f"the bundled model on the same pages: e2e CER {reference['e2e_cer']}, H-mean "
+            f"{reference['hmean']}; stage {best} "
+            + ("holds its accuracy" if not lost else f"falls behind in {', '.join(lost)}")
+            + f" (tolerance {HOLD_TOLERANCE})")
     card = build_card(dataset, name).to_dict()
     bundle = write_bundle(
         folder / "bundle", rec=trainer.rec, det=trainer.det, charset=material.charset,
@@ -514,6 +537,6 @@ def train(dataset: Dataset, work: str | Path, config: TrainConfig, *, name: str 
               "rec_size": config.rec_size,
               "promoted_stage": best, "stages": [r.to_dict() for r in results],
               "config": config.to_dict(), "skipped": skipped,
-              "charset_added": material.added, "dataset": card})
+              "charset_added": material.added, "dataset": card, **against})
     log(f"best stage {best}; bundle in {bundle}")
-    return TrainResult(bundle, results, best, skipped, material.added)
+    return TrainResult(bundle, results, best, skipped, material.added, against)

@@ -74,3 +74,21 @@ def worse(metrics: dict[str, Any], start: dict[str, Any]) -> list[str]:
     return [name for name in ("crop_cer", "e2e_cer")
             if metrics[name] is not None and start[name] is not None
             and metrics[name] > start[name]]
+
+
+# How far a smaller model may fall behind the bundled one and still be used in its place.
+HOLD_TOLERANCE = 0.005
+
+
+def falls_behind(metrics: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    """The page-level figures (end-to-end CER, H-mean) in which ``metrics`` is more than
+    ``HOLD_TOLERANCE`` worse than the bundled model's ``reference``; empty: it holds."""
+    lost = []
+    if metrics["e2e_cer"] is not None and reference["e2e_cer"] is not None and (
+            metrics["e2e_cer"] > reference["e2e_cer"] + HOLD_TOLERANCE):
+        lost.append("e2e_cer")
+    if metrics["hmean"] is not None and reference["hmean"] is not None and (
+            metrics["hmean"] < reference["hmean"] - HOLD_TOLERANCE):
+        lost.append("hmean")
+    return lost
+

@@ -32,7 +32,7 @@ from ocr_tasks.training.recognition import (
     distill_loss,
 )
 from ocr_tasks.training.stages import Trainer, prepare
-from ocr_tasks.training.validation import engine_for
+from ocr_tasks.training.validation import engine_for, falls_behind
 from ocr_tasks.truth import TruthPage, TruthSegment
 
 WINDOW = (352, 224)  # width, height of the tiny pages (detector sides: multiples of 32)
@@ -262,6 +262,13 @@ def test_the_distillation_loss_is_a_per_frame_kl_over_shared_classes() -> None:
     assert torch.isclose(distill_loss(other, teacher, (student_idx, teacher_idx), lengths), loss)
 
 
+def test_a_smaller_model_holds_accuracy_within_the_tolerance() -> None:
+    reference = {"e2e_cer": 0.080, "hmean": 0.910}
+    assert falls_behind({"e2e_cer": 0.084, "hmean": 0.906}, reference) == []
+    assert falls_behind({"e2e_cer": 0.086, "hmean": 0.906}, reference) == ["e2e_cer"]
+    assert falls_behind({"e2e_cer": 0.070, "hmean": 0.900}, reference) == ["hmean"]
+
+
 def test_the_tiny_recognizer_trains_from_the_small_one_into_its_own_bundle(
     tmp_path: Path,
 ) -> None:
@@ -272,6 +279,13 @@ def test_the_tiny_recognizer_trains_from_the_small_one_into_its_own_bundle(
     assert meta["rec_size"] == "tiny" == rec.size
     assert meta["parent"] == models.pretrained_version("tiny") != models.MODEL_VERSION
     assert rec.head.fc.out_features == len(charset)
+    # judged against the bundled model on the same validation pages
+    reference = meta["reference"]
+    assert reference["model"] == models.MODEL_VERSION and reference["metrics"]["pages"] == 1
+    best = meta["stages"][meta["promoted_stage"]]["metrics"]
+    assert meta["falls_behind_in"] == falls_behind(best, reference["metrics"])
+    assert meta["holds_accuracy"] == (not meta["falls_behind_in"])
+    assert result.against_bundled["holds_accuracy"] == meta["holds_accuracy"]
     base = models.charset(size="tiny")
     assert charset[: len(base) - 1] == base[:-1] and charset[-1] == " "
     small = sum(p.numel() for p in models.load_recognizer().parameters())
