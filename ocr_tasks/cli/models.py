@@ -44,10 +44,22 @@ def register(sub: Any) -> None:
 
 
 def _summary(manifest: dict[str, Any]) -> str:
-    """The best validation figures a version recorded, if any."""
-    best = manifest.get("best") or {}
+    """The validation figures of the stage a version was made from (``ocr-pipeline train``
+    records ``promoted_stage`` and ``stages``; hand-made ones may record ``best``), its
+    recognizer size, and for a smaller one whether it holds the bundled model's accuracy."""
+    stages = manifest.get("stages")
+    if isinstance(stages, list) and isinstance(manifest.get("promoted_stage"), int):
+        best = next((s for s in stages if s.get("stage") == manifest["promoted_stage"]), {})
+    else:
+        best = manifest.get("best") or {}
     metrics = best.get("metrics", best) if isinstance(best, dict) else {}
     shown = [f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)][:4]
+    if manifest.get("rec_size"):
+        shown.append(f"rec={manifest['rec_size']}")
+    if "holds_accuracy" in manifest:
+        shown.append("holds accuracy" if manifest["holds_accuracy"] else
+                     "falls behind the bundled model in "
+                     + ",".join(manifest.get("falls_behind_in", [])))
     return " ".join(shown)
 
 

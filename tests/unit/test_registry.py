@@ -121,7 +121,9 @@ def test_the_engine_runs_a_stored_version_and_records_it(published: tuple[str, s
         assert engine.recognize_crops([crop])[0][0] == bundled[0][0] == "Policy 12345 Keller"
 
 
-def test_a_tiny_recognizer_version_runs_as_its_own_network(tmp_path: Path) -> None:
+def test_a_tiny_recognizer_version_runs_as_its_own_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lake = str(tmp_path / "lake")
     version = registry.publish(lake, "claims-tiny", write_bundle(tmp_path / "b", size="tiny"))
     location = registry.resolve(f"claims-tiny/{version}", lake)
@@ -134,6 +136,8 @@ def test_a_tiny_recognizer_version_runs_as_its_own_network(tmp_path: Path) -> No
     texts = {backend: OcrEngine(EngineSettings(backend=backend, model=location))
              .recognize_crops([crop])[0][0] for backend in ("onnx", "torch")}
     assert texts["onnx"] == texts["torch"] == "Policy 12345 Keller"
+    assert main(["models", "list", "--lake", lake]) == 0
+    assert f"claims-tiny/{version}" in (listed := capsys.readouterr().out) and "rec=tiny" in listed
 
 
 def test_a_corrupt_stored_file_is_refused(published: tuple[str, str], tmp_path: Path) -> None:
