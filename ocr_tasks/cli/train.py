@@ -104,7 +104,7 @@ def register(subparsers: Any) -> None:
         type=float,
         metavar="W",
         help="weight of the small recognizer's targets when training the tiny one "
-        "(default OCR_TRAIN_DISTILL, 1.0; 0 = CTC only)",
+        "(default OCR_TRAIN_DISTILL, 0 = CTC only)",
     )
     p.add_argument(
         "--freeze-backbone",

@@ -224,8 +224,10 @@ class TrainingSettings(BaseSettings):
         "small", description="Recognizer to start from: small (the bundled PP-OCRv6 small) or "
         "tiny (PP-OCRv6 tiny, ~4x cheaper per line; trained into its own model version).")
     distill: float = Field(
-        1.0, ge=0.0, description="Weight of the bundled (small) recognizer's per-frame "
-        "targets when training the tiny one, beside CTC on the labels (0 = CTC only).")
+        0.0, ge=0.0, description="Weight of the bundled (small) recognizer's per-frame "
+        "targets when training the tiny one, beside CTC on the labels (0 = CTC only). "
+        "Measured on FUNSD (4 x 250 steps, lr 1e-4): 1.0 ended at end-to-end CER 0.0946 "
+        "against 0.0836 with CTC alone, at 2.5x the time per step.")
 
 
 class ScheduleSettings(BaseSettings):
