@@ -49,7 +49,8 @@ def _summary(manifest: dict[str, Any]) -> str:
     recognizer size, and for a smaller one whether it holds the bundled model's accuracy."""
     stages = manifest.get("stages")
     if isinstance(stages, list) and isinstance(manifest.get("promoted_stage"), int):
-        best = next((s for s in stages if s.get("stage") == manifest["promoted_stage"]), {})
+        best: Any = next(
+            (s for s in stages if s.get("stage") == manifest["promoted_stage"]), {})
     else:
         best = manifest.get("best") or {}
     metrics = best.get("metrics", best) if isinstance(best, dict) else {}
