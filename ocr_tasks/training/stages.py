@@ -336,13 +336,8 @@ class Trainer:
         return {"det": self.det, "rec": self.rec, "cls": self.cls}
 
     def validate(self, stage: int) -> dict[str, Any]:
-        cpu = self.device.type == "cpu"
-        with tempfile.TemporaryDirectory(prefix="validate-", dir=self.work) as tmp:
-            return validate(self.modules(), self.m.charset, self.m.val,
-                            version=f"{models.pretrained_version(self.config.rec_size)}"
-                                    f"+stage{stage}",
-                            device=self.config.device, threads=self.config.threads,
-                            onnx_dir=Path(tmp) if cpu else None)
+        version = f"{models.pretrained_version(self.config.rec_size)}+stage{stage}"
+        return self._validate(self.modules(), self.m.charset, version)
 
     def validate_bundled(self) -> dict[str, dict[str, Any]]:
         """The bundled networks' and the current ones' figures on the same pages, both run
@@ -351,16 +346,18 @@ class Trainer:
         bundled = {"det": models.load_detector(self.device),
                    "rec": models.load_recognizer(self.device), "cls": self.cls}
         runtime = production_runtime(self.config.device)
+        return {"bundled": self._validate(bundled, models.charset(), "bundled", runtime),
+                "trained": self._validate(self.modules(), self.m.charset, "trained", runtime)}
+
+    def _validate(self, modules: dict[str, nn.Module], charset: Sequence[str], version: str,
+                  runtime: str = "onnx") -> dict[str, Any]:
+        """``validation.validate`` on the val pages; on CPU through an ONNX export in a
+        scratch folder of the work folder."""
         cpu = self.device.type == "cpu"
-        figures = {}
-        for name, modules, charset in (("bundled", bundled, models.charset()),
-                                       ("trained", self.modules(), self.m.charset)):
-            with tempfile.TemporaryDirectory(prefix="validate-", dir=self.work) as tmp:
-                figures[name] = validate(
-                    modules, charset, self.m.val, version=name, device=self.config.device,
-                    threads=self.config.threads, onnx_dir=Path(tmp) if cpu else None,
-                    runtime=runtime)
-        return figures
+        with tempfile.TemporaryDirectory(prefix="validate-", dir=self.work) as tmp:
+            return validate(modules, charset, self.m.val, version=version,
+                            device=self.config.device, threads=self.config.threads,
+                            onnx_dir=Path(tmp) if cpu else None, runtime=runtime)
 
     def run_stage(self, stage: int) -> StageResult:
         start = time.perf_counter()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+import typing
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ocr_tasks.core.config import TrainingSettings
 from ocr_tasks.core.errors import ModelError
 from ocr_tasks.engine.models import (
     MODEL_NAME,
@@ -30,9 +32,10 @@ from ocr_tasks.engine.models import (
     model_version,
     onnx_model_path,
 )
-from ocr_tasks.engine.models.catalog import recognizer_path
+from ocr_tasks.engine.models.catalog import REC_SIZES, recognizer_path
 from ocr_tasks.engine.models.direction import DirectionClassifier
 from ocr_tasks.engine.models.onnx_weights import OnnxTensor, assign_weights, read_weights
+from ocr_tasks.engine.models.recognizer import SIZES
 
 TOLERANCE = 1e-3
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
@@ -216,6 +219,9 @@ def test_tiny_recognizer_matches_its_onnx_file_and_reads(line: np.ndarray) -> No
     assert sum(p.numel() for p in latin.parameters()) < small / 4
     with pytest.raises(ValueError, match="unknown recognizer size"):
         load_recognizer(size="huge")
+    # one list of sizes: the weights (catalog), the networks, the training setting
+    settings_sizes = typing.get_args(TrainingSettings.model_fields["rec_size"].annotation)
+    assert set(REC_SIZES) == set(SIZES) == set(settings_sizes)
 
 
 def test_latin_head_is_the_full_head_renormalized(

@@ -115,6 +115,7 @@ def model_version(variant: str = DEFAULT_CHARSET) -> str:
 MODEL_VERSION = model_version()
 
 
+@functools.cache
 def pretrained_version(size: str = DEFAULT_REC_SIZE) -> str:
     """What a fine-tune starting from the recognizer ``size`` starts from (its ``parent``):
     the bundled version, plus, for another size, that recognizer's file hash."""
