@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ocr_tasks.core.errors import CorruptInput, InputError
-from ocr_tasks.core.geometry import Box, transform_boxes, union_box
+from ocr_tasks.core.geometry import Box, transform_boxes, turn_of, union_box
 
 TXT_SUFFIX = ".gt.txt"
 JSON_SUFFIX = ".gt.json"
@@ -84,7 +84,9 @@ class TruthPage:
 
     ``lines`` is text-only truth (a ``.gt.txt`` page); ``segments`` is boxed truth. Width and
     height are 0 where the source does not state them (FUNSD, sidecars). ``links`` are FUNSD
-    (question id, answer id) pairs.
+    (question id, answer id) pairs. ``turned`` is how far the pixels are turned from the
+    text's upright frame (0, 90, 180, 270 degrees clockwise: a page fed sideways or upside
+    down), so that a row still reads in its own direction (``transformed`` sets it).
     """
 
     lines: tuple[str, ...] = ()
@@ -92,6 +94,7 @@ class TruthPage:
     width: int = 0
     height: int = 0
     links: tuple[tuple[int, int], ...] = ()
+    turned: int = 0
 
     # --- views ---------------------------------------------------------------------------
 
@@ -125,7 +128,12 @@ class TruthPage:
         for i, seg in enumerate(self.segments):
             rows.setdefault(seg.row if seg.row is not None else ("segment", i), []).append(seg)
         ordered = sorted(rows.values(), key=lambda segs: min(s.id for s in segs))
-        return [sorted(segs, key=lambda s: s.box[0]) for segs in ordered]
+        return [sorted(segs, key=self._along_row) for segs in ordered]
+
+    def _along_row(self, seg: TruthSegment) -> float:
+        """Where a segment starts along its row, in the row's reading direction."""
+        x0, y0, x1, y1 = seg.box
+        return {0: x0, 90: y0, 180: -x1, 270: -y1}[self.turned % 360]
 
     def reading_lines(self) -> list[Boxed]:
         """Visual lines in reading order: the segments of one row joined left to right."""
@@ -153,7 +161,8 @@ class TruthPage:
                          tuple(w for s in row for w in s.words), "other", i, i)
             for i, row in enumerate(self._rows())
         )
-        return TruthPage(segments=segments, width=self.width, height=self.height)
+        return TruthPage(segments=segments, width=self.width, height=self.height,
+                         turned=self.turned)
 
     def _map_boxes(self, moved: Iterable[Box]) -> tuple[TruthSegment, ...]:
         """Segments with their boxes, then all their words' boxes, replaced in order."""
@@ -186,8 +195,11 @@ class TruthPage:
             return replace(self, width=width, height=height)
         moved = [tuple(row) for row in
                  transform_boxes(np.array(boxes), matrix, clip_to=(width, height)).tolist()]
+        x0, y0, x1, y1 = (0, 0, self.width, self.height) if self.width and self.height \
+            else union_box(boxes)
+        turn = turn_of(matrix, ((x0 + x1) / 2, (y0 + y1) / 2))
         return replace(self, segments=self._map_boxes(moved),  # type: ignore[arg-type]
-                       width=width, height=height)
+                       width=width, height=height, turned=(self.turned + turn) % 360)
 
     # --- FUNSD ---------------------------------------------------------------------------
 

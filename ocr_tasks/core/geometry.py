@@ -16,6 +16,7 @@ Conventions, owned here and nowhere else:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import cv2
@@ -125,6 +126,16 @@ def quarter_turn_matrix(clockwise_deg: int, width: float, height: float) -> np.n
         3: [[0, 1, 0], [-1, 0, w], [0, 0, 1]],  # x' = y, y' = w - x
     }[k]
     return np.array(rows, dtype=np.float64)
+
+
+def turn_of(matrix: np.ndarray, centre: tuple[float, float]) -> int:
+    """The quarter turn (0, 90, 180 or 270 degrees clockwise) nearest to how ``matrix`` turns
+    a horizontal line through ``centre``: what a page's reading direction became after skew,
+    perspective and quarter turns."""
+    cx, cy = centre
+    a, b = transform_boxes(np.array([[cx, cy, cx, cy], [cx + 1, cy, cx + 1, cy]]), matrix)
+    angle = math.degrees(math.atan2(b[1] - a[1], b[0] - a[0]))  # y points down: clockwise
+    return int(round(angle / 90) % 4) * 90
 
 
 def quarter_turned_size(clockwise_deg: int, width: int, height: int) -> tuple[int, int]:

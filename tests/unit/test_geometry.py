@@ -58,3 +58,14 @@ def test_transform_boxes_clips_only_when_asked() -> None:
     assert g.transform_box((10, 0, 30, 5), shift) == (-10, 0, 10, 5)
     assert g.transform_box((10, 0, 30, 5), shift, clip_to=(100, 100)) == (0, 0, 10, 5)
     assert g.union_box([(0, 5, 1, 6), (2, 1, 3, 2)]) == (0, 1, 3, 6)
+
+
+def test_turn_of_reads_the_quarter_turn_through_skew_and_scale() -> None:
+    from ocr_tasks.core.geometry import quarter_turn_matrix, turn_of
+
+    skew = np.array([[1.0, 0.05, 0.0], [-0.05, 1.0, 0.0], [0.0, 0.0, 1.0]])  # about 3 degrees
+    scale = np.diag([0.5, 0.5, 1.0])
+    for degrees in (0, 90, 180, 270):
+        turn = quarter_turn_matrix(degrees, 300, 200)
+        assert turn_of(scale @ turn @ skew, (150, 100)) == degrees
+    assert turn_of(quarter_turn_matrix(-90, 300, 200), (150, 100)) == 270

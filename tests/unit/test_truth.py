@@ -141,3 +141,19 @@ def test_transformed_and_scaled_move_every_box() -> None:
     half = page.scaled(0.5)
     assert half.words[2].box == (50, 5, 70, 10) and (half.width, half.height) == (100, 50)
     assert half.links == page.links and half.segments[0].label == "question"
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_a_page_fed_sideways_or_upside_down_still_reads_its_rows_in_order(degrees: int) -> None:
+    # a canary or sample page turned by the scan profile: its rows are scored as lines, so
+    # "Born Name" for "Name Born" would count the page's reading as wrong
+    page = rendered()
+    turned = page.transformed(quarter_turn_matrix(degrees, 200, 100),
+                              *((100, 200) if degrees % 180 else (200, 100)))
+    assert turned.turned == degrees
+    assert turned.text == page.text == "Name Born\nMaria"
+    assert [w.text for w in turned.reading_words()] == ["Name", "Born", "Maria"]
+    assert turned.as_lines().text == page.text and turned.as_lines().turned == degrees
+    back = turned.transformed(quarter_turn_matrix(-degrees, turned.width, turned.height),
+                              200, 100)
+    assert back.turned == 0 and back.text == page.text
