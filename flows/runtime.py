@@ -89,7 +89,6 @@ def prefect_api() -> Iterator[PrefectApi]:
     """
     for key, value in PREFECT_QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
     from ocr_tasks.core.config import ScheduleSettings
@@ -105,7 +104,9 @@ def prefect_api() -> Iterator[PrefectApi]:
     server = None
     if api_answers(local, timeout_s=1.0):
         api = PrefectApi(local, ui, False)
-    else:
+    else:  # the server's modules take seconds to import: only where one is started
+        from prefect.server.api.server import SubprocessASGIServer
+
         server = SubprocessASGIServer(port=_free_port())
         timeout = int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
         server.start(timeout=timeout)

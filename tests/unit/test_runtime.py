@@ -63,3 +63,20 @@ def test_the_ui_shows_where_runs_without_an_api_keep_their_history(tmp_path: Pat
     url = "postgresql+asyncpg://prefect:s3cret@db:5432/prefect"
     with temporary_settings(updates={PREFECT_API_DATABASE_CONNECTION_URL: url}):
         assert history_database() == "postgresql+asyncpg://prefect:***@db:5432/prefect"
+
+
+def test_a_run_against_a_standing_server_does_not_load_the_server() -> None:
+    # production's case: importing Prefect's server modules costs seconds of every command
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from flows.runtime import prefect_api\n"
+            "with prefect_api() as api:\n"
+            "    assert not api.temporary, api\n"
+            "print('prefect.server.api.server' in sys.modules)\n")
+    env = {"PREFECT_API_URL": "http://127.0.0.1:9/api", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
