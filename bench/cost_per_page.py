@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-pages", type=int, default=10, help="pages per interleaved round")
     ap.add_argument("--flow-batch-pages", type=int, default=None,
                     help="--batch-pages of the flows (default: 55 %% of --pages: two batches)")
+    ap.add_argument("--flow-cores", choices=("matched", "all"), default="matched",
+                    help="CPUs of each flow: as many as its workers (default: a scaling "
+                    "figure), or all of the host's")
     ap.add_argument("--device", default="auto",
                     help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),
@@ -79,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                       systems=systems, seed=args.seed,
                       dpis=args.dpi, chunk_pages=args.chunk_pages,
                       flow_batch_pages=args.flow_batch_pages,
+                      flow_matched_cores=args.flow_cores == "matched",
                       engine=EngineSettings(device=args.device))
     started = time.strftime("%Y%m%dT%H%M%S")
     result = run_benchmark(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -6,6 +6,8 @@
 * Tesseract 5 (``OMP_THREAD_LIMIT=1``), one process per core;
 * the full flow: ``ocr-pipeline ingest`` (Prefect + Dask + Parquet) as a subprocess with N
   workers, its process tree sampled for CPU and RSS; its output is read back from the lake.
+  The flows report to one standing Prefect server (``standing_prefect_server``), as in
+  production, so that a run's pages/s is not a server start's.
 
 CPU is process CPU (all threads, and waited-for children such as tesseract): on a shared host
 it is the cost per page, where wall time depends on the neighbours.
@@ -14,14 +16,17 @@ it is the cost per page, where wall time depends on the neighbours.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +37,7 @@ from typing import Any
 
 from ocr_tasks.benchmark.pageset import BenchDoc, pages_of
 from ocr_tasks.core.config import EngineSettings
+from ocr_tasks.core.errors import ExitCode
 from ocr_tasks.core.prefetch import prefetch
 from ocr_tasks.document import Box
 from ocr_tasks.evaluation.funsd import predicted_words
@@ -293,11 +299,78 @@ def _sample_tree(root: Any, seen: dict[int, _Proc], stop: threading.Event) -> No
         stop.wait(0.2)
 
 
+@dataclass(frozen=True)
+class PrefectServer:
+    """A Prefect API the flows report to, and what starting it cost (once per deployment)."""
+
+    env: dict[str, str]
+    start_s: float
+
+
+@contextlib.contextmanager
+def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[PrefectServer]:
+    """``ocr-pipeline ui`` on a free loopback port over ``home``'s database, until exit.
+
+    Production keeps one Prefect server running and every run reports to it
+    (PREFECT_API_URL); without one, each ``ingest`` starts a temporary server, which on a
+    short benchmark set weighs more than the pages do (about 15 s of the command on this
+    2-core host, the first time with its database migrations)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(home)
+    home.mkdir(parents=True, exist_ok=True)
+    api = f"http://127.0.0.1:{port}/api"
+    started = time.perf_counter()
+    with (home / "bench-server.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ocr_tasks.cli", "ui", "--port",
+                                 str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    try:
+        while not _answers(f"{api}/health"):
+            if proc.poll() is not None or time.perf_counter() - started > timeout_s:
+                raise RuntimeError(f"the Prefect server did not start (log: "
+                                   f"{home / 'bench-server.log'})")
+            time.sleep(0.5)
+        yield PrefectServer({"PREFECT_HOME": str(home), "PREFECT_API_URL": api},
+                            time.perf_counter() - started)
+    finally:
+        proc.terminate()  # `ui` stops its server on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def flow_cores(workers: int, matched: bool) -> list[int] | None:
+    """The CPUs a flow with ``workers`` workers may use: as many as workers when
+    ``matched`` (None where the host has fewer or cannot pin), else None (all of them).
+
+    Matched cores make "2 workers against 1" a scaling figure: unpinned on a 2-core host the
+    one-worker run also gets the second core for its read-ahead thread, Parquet writes,
+    poppler and the scheduler, so two workers cannot double it however well they scale."""
+    if not matched or not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[:workers] if len(cpus) >= workers else None
+
+
 def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
-             env: dict[str, str] | None = None) -> Run:
+             env: dict[str, str] | None = None, cpus: Sequence[int] | None = None) -> Run:
     """``ocr-pipeline ingest`` of ``source`` into a new ``lake`` with ``workers`` Dask
-    workers; CPU of the whole process tree (Prefect server, scheduler, workers), and of the
-    workers alone, with the peak RSS of the largest worker."""
+    workers, on ``cpus`` only when given (its processes inherit the affinity); CPU of the
+    whole process tree (the flow, scheduler, workers, and a temporary Prefect server when no
+    API is in ``env``), and of the workers alone, with the peak RSS of the largest worker."""
     import psutil
 
     from ocr_tasks.lake.tables import Lake
@@ -312,18 +385,22 @@ def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
     wall, cpu = time.perf_counter(), cpu_seconds()
     proc = psutil.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True)
+    if cpus:  # before the interpreter has started anything: every child inherits it
+        proc.cpu_affinity(list(cpus))
     sampler = threading.Thread(target=_sample_tree, args=(proc, seen, stop), daemon=True)
     sampler.start()
     out, _ = proc.communicate()
     stop.set()
     sampler.join()
     run = Run(wall_s=time.perf_counter() - wall, cpu_s=cpu_seconds() - cpu)
-    if proc.returncode != 0:
+    if proc.returncode not in (ExitCode.OK, ExitCode.DEGRADED):  # degraded: all pages written
         raise RuntimeError(f"ingest with {workers} workers failed ({proc.returncode}): "
                            f"{out[-2000:]}")
+    run.extra["quality"] = "degraded" if proc.returncode == ExitCode.DEGRADED else "ok"
     worker_procs = [p for p in seen.values() if _is_worker(p.cmdline)]
     run.peak_rss_mb = max((p.peak_rss_mb for p in worker_procs), default=0.0)
     run.extra["worker_cpu_s"] = sum(p.cpu_s for p in worker_procs)
+    run.extra["cores"] = len(cpus) if cpus else os.cpu_count()
     run.extra["worker_peak_rss_mb"] = sorted(round(p.peak_rss_mb) for p in worker_procs)
     run.results = lake_results(lake)
     run.pages = len(run.results)

@@ -159,14 +159,16 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
         {"system": "tesseract", "set": "funsd", "cpu_s_per_page": 0.4, "pages_per_s": 2.0},
         {"system": "engine", "set": "synth", "cpu_s_per_page": 0.5, "pages_per_s": 2.0},
         {"system": "flow-1", "set": "synth", "cpu_s_per_page": 0.7, "pages_per_s": 1.6,
-         "worker_cpu_s_per_page": 0.55},
-        {"system": "flow-2", "set": "synth", "cpu_s_per_page": 0.7, "pages_per_s": 3.0},
+         "worker_cpu_s_per_page": 0.55, "pages": 100, "batch_seconds": 60.0},
+        {"system": "flow-2", "set": "synth", "cpu_s_per_page": 0.7, "pages_per_s": 3.0,
+         "pages": 100, "batch_seconds": 64.0},
     ]
     c = comparisons(rows)
     assert c["funsd_engine_vs_tesseract_cpu"] == 1.5
     assert c["funsd_engine_vs_previous_cpu"] == 0.5
     assert c["funsd_hmean_change"] == pytest.approx(-0.005)
     assert c["flow_2_vs_1_workers_pages_per_s"] == 1.875
+    assert c["flow_2_vs_1_workers_in_batches"] == 1.875  # 0.6 s a page against 0.64 / 2
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
 
 
@@ -284,3 +286,15 @@ def test_a_cpu_worker_reads_a_page_without_importing_torch() -> None:
                          cwd=Path(__file__).resolve().parents[2], timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_flows_are_measured_on_as_many_cores_as_workers() -> None:
+    import os
+
+    from ocr_tasks.benchmark.systems import flow_cores
+
+    cpus = sorted(os.sched_getaffinity(0))
+    assert flow_cores(1, matched=True) == cpus[:1]
+    assert flow_cores(len(cpus), matched=True) == cpus
+    assert flow_cores(len(cpus) + 1, matched=True) is None  # cannot match: all of them
+    assert flow_cores(1, matched=False) is None
