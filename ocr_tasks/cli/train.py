@@ -76,12 +76,15 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="work folder: stage checkpoints and the final bundle",
     )
-    p.add_argument("--stages", type=int, metavar="N", help="stages (default OCR_TRAIN_STAGES)")
+    p.add_argument("--stages", type=int, metavar="N",
+                   help="stages (default OCR_TRAIN_STAGES, else the recognizer size's recipe: "
+                   "small 3, tiny 4)")
     p.add_argument(
         "--steps-per-stage",
         type=int,
         metavar="N",
-        help="optimizer steps per stage (default OCR_TRAIN_STEPS_PER_STAGE)",
+        help="optimizer steps per stage (default OCR_TRAIN_STEPS_PER_STAGE, else small 40, "
+        "tiny 250)",
     )
     p.add_argument(
         "--parts",
@@ -129,7 +132,8 @@ def register(subparsers: Any) -> None:
         "OCR_TRAIN_DET_BATCH_GPU, 8, on CUDA)",
     )
     p.add_argument(
-        "--rec-lr", type=float, help="recognizer learning rate (default: OCR_TRAIN_REC_LR, 2e-5)"
+        "--rec-lr", type=float, help="recognizer learning rate (default: OCR_TRAIN_REC_LR, "
+        "else small 2e-5, tiny 1e-4)"
     )
     p.add_argument(
         "--det-lr", type=float, help="detector learning rate (default: OCR_TRAIN_DET_LR, 2e-5)"

@@ -188,24 +188,38 @@ class PipelineSettings(BaseSettings):
         return tuple(n for n in self.exports.split(",") if n)
 
 
+# How long and how fast each recognizer size trains, measured on FUNSD (README, Fine-tuning):
+# small starts close to those pages (3 x 40 steps at 2e-5 improve both CERs); tiny starts
+# further away and needs a larger rate and more steps (4 x 250 at 1e-4; 2e-5 barely moves it,
+# 2e-4 swings between stages, 4 x 500 ends worse).
+SIZE_RECIPES: dict[str, dict[str, float | int]] = {
+    "small": {"stages": 3, "steps_per_stage": 40, "rec_lr": 2e-5},
+    "tiny": {"stages": 4, "steps_per_stage": 250, "rec_lr": 1e-4},
+}
+
+
 class TrainingSettings(BaseSettings):
     """Fine-tuning defaults (``ocr-pipeline train``). Env prefix ``OCR_TRAIN_``.
 
     The CPU defaults are the FUNSD fine-tune measured in the README (three stages in 8 min
-    wall on two cores, both CERs improved); CUDA takes the larger batches.
+    wall on two cores, both CERs improved); CUDA takes the larger batches. ``stages``,
+    ``steps_per_stage`` and ``rec_lr`` follow the recognizer size (``recipe``) unless set.
     """
 
     model_config = SettingsConfigDict(env_prefix="OCR_TRAIN_", extra="ignore")
 
-    stages: int = Field(3, description="Training stages, each followed by a validation.")
-    steps_per_stage: int = Field(40, description="Optimizer steps per stage.")
+    stages: int = Field(int(SIZE_RECIPES["small"]["stages"]),
+                        description="Training stages, each followed by a validation (tiny: 4).")
+    steps_per_stage: int = Field(int(SIZE_RECIPES["small"]["steps_per_stage"]),
+                                 description="Optimizer steps per stage (tiny: 250).")
     rec_batch: int = Field(16, description="Recognizer crops per step on CPU.")
     rec_batch_gpu: int = Field(128, description="Recognizer crops per step on CUDA.")
     det_batch: int = Field(1, description="Detector page crops per step on CPU.")
     det_batch_gpu: int = Field(8, description="Detector page crops per step on CUDA.")
     det_size: int = Field(512, description="Side of the square page crops the detector trains on.")
     det_every: int = Field(2, description="A detector step every N steps (1 = every step).")
-    rec_lr: float = Field(2e-5, description="Recognizer learning rate (AdamW).")
+    rec_lr: float = Field(SIZE_RECIPES["small"]["rec_lr"],
+                          description="Recognizer learning rate (AdamW; tiny: 1e-4).")
     det_lr: float = Field(2e-5, description="Detector learning rate (AdamW).")
     warmup_steps: int = Field(
         20, description="Linear learning-rate warm-up steps; then a cosine decay to a tenth.")
@@ -228,6 +242,15 @@ class TrainingSettings(BaseSettings):
         "targets when training the tiny one, beside CTC on the labels (0 = CTC only). "
         "Measured on FUNSD (4 x 250 steps, lr 1e-4): 1.0 ended at end-to-end CER 0.0946 "
         "against 0.0836 with CTC alone, at 2.5x the time per step.")
+
+    def recipe(self, rec_size: str) -> dict[str, float | int]:
+        """``stages``, ``steps_per_stage`` and ``rec_lr`` for training ``rec_size``: what
+        was set (environment, arguments) as it is, the rest from that size's recipe."""
+        if rec_size not in SIZE_RECIPES:
+            raise ValueError(f"unknown recognizer size {rec_size!r}; known: "
+                             f"{', '.join(SIZE_RECIPES)}")
+        return {name: getattr(self, name) if name in self.model_fields_set else value
+                for name, value in SIZE_RECIPES[rec_size].items()}
 
 
 class ScheduleSettings(BaseSettings):

@@ -95,15 +95,17 @@ class TrainConfig:
     @classmethod
     def defaults(cls, device: str = "cpu", settings: TrainingSettings | None = None,
                  **overrides: Any) -> TrainConfig:
-        """The settings' defaults for ``device`` (CUDA: larger batches), then the overrides
-        that are not None."""
+        """The settings' defaults for ``device`` (CUDA: larger batches) and for the
+        recognizer size (``TrainingSettings.recipe``), then the overrides that are not None."""
         s = settings or TrainingSettings()
         cuda = device.startswith("cuda")
+        recipe = s.recipe(overrides.get("rec_size") or s.rec_size)
         base = cls(
-            stages=s.stages, steps_per_stage=s.steps_per_stage,
+            stages=int(recipe["stages"]), steps_per_stage=int(recipe["steps_per_stage"]),
             rec_batch=s.rec_batch_gpu if cuda else s.rec_batch,
             det_batch=s.det_batch_gpu if cuda else s.det_batch,
-            det_size=s.det_size, det_every=s.det_every, rec_lr=s.rec_lr, det_lr=s.det_lr,
+            det_size=s.det_size, det_every=s.det_every, rec_lr=float(recipe["rec_lr"]),
+            det_lr=s.det_lr,
             warmup_steps=s.warmup_steps, max_crop_width=s.max_crop_width,
             clip_norm=s.clip_norm, seed=s.seed, parts=parse_parts(s.parts),
             line_share=s.line_share, rec_size=s.rec_size, distill=s.distill,

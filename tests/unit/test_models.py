@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ocr_tasks.core.config import TrainingSettings
+from ocr_tasks.core.config import SIZE_RECIPES, TrainingSettings
 from ocr_tasks.core.errors import ModelError
 from ocr_tasks.engine.models import (
     MODEL_NAME,
@@ -221,7 +221,7 @@ def test_tiny_recognizer_matches_its_onnx_file_and_reads(line: np.ndarray) -> No
         load_recognizer(size="huge")
     # one list of sizes: the weights (catalog), the networks, the training setting
     settings_sizes = typing.get_args(TrainingSettings.model_fields["rec_size"].annotation)
-    assert set(REC_SIZES) == set(SIZES) == set(settings_sizes)
+    assert set(REC_SIZES) == set(SIZES) == set(settings_sizes) == set(SIZE_RECIPES)
 
 
 def test_latin_head_is_the_full_head_renormalized(

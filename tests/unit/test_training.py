@@ -199,6 +199,26 @@ def test_cuda_takes_larger_batches() -> None:
     assert TrainConfig.defaults("cpu", rec_batch=3, seed=None).rec_batch == 3
 
 
+def test_each_recognizer_size_trains_with_its_own_recipe(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from ocr_tasks.core.config import SIZE_RECIPES, TrainingSettings
+
+    small, tiny = TrainConfig.defaults("cpu"), TrainConfig.defaults("cpu", rec_size="tiny")
+    for config, size in ((small, "small"), (tiny, "tiny")):
+        recipe = SIZE_RECIPES[size]
+        assert (config.stages, config.steps_per_stage, config.rec_lr) == (
+            recipe["stages"], recipe["steps_per_stage"], recipe["rec_lr"])
+    assert (tiny.stages, tiny.rec_lr) != (small.stages, small.rec_lr)
+    # what the user set wins: an argument, or the environment
+    assert TrainConfig.defaults("cpu", rec_size="tiny", stages=2).stages == 2
+    monkeypatch.setenv("OCR_TRAIN_REC_LR", "3e-5")
+    assert TrainConfig.defaults("cpu", rec_size="tiny").rec_lr == 3e-5
+    monkeypatch.setenv("OCR_TRAIN_REC_SIZE", "tiny")
+    assert TrainConfig.defaults("cpu").steps_per_stage == SIZE_RECIPES["tiny"]["steps_per_stage"]
+    with pytest.raises(ValueError, match="unknown recognizer size"):
+        TrainingSettings().recipe("huge")
+
+
 def test_the_train_command_writes_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                            ) -> None:
     data = tmp_path / "data"
