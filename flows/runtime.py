@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ocr_tasks.core.loopback import answers, free_port
 from ocr_tasks.engine.backends import cuda_device_count
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,6 @@ PREFECT_QUIET_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 ANY_INTERFACE = ("0.0.0.0", "", "::")
 
 
@@ -48,12 +42,7 @@ def local_api_url(host: str, port: int) -> str:
 
 
 def api_answers(api_url: str, timeout_s: float = 2.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{api_url}/health", timeout=timeout_s).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return answers(f"{api_url}/health", timeout_s)
 
 
 @dataclass(frozen=True)
@@ -107,7 +96,7 @@ def prefect_api() -> Iterator[PrefectApi]:
     else:  # the server's modules take seconds to import: only where one is started
         from prefect.server.api.server import SubprocessASGIServer
 
-        server = SubprocessASGIServer(port=_free_port())
+        server = SubprocessASGIServer(port=free_port())
         timeout = int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
         server.start(timeout=timeout)
         api = PrefectApi(server.api_url, ui, True)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.s3server import free_port
+from ocr_tasks.core.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -20,13 +20,11 @@ import contextlib
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +36,7 @@ from typing import Any
 from ocr_tasks.benchmark.pageset import BenchDoc, pages_of
 from ocr_tasks.core.config import EngineSettings
 from ocr_tasks.core.errors import ExitCode
+from ocr_tasks.core.loopback import answers, free_port
 from ocr_tasks.core.prefetch import prefetch
 from ocr_tasks.document import Box
 from ocr_tasks.evaluation.funsd import predicted_words
@@ -315,9 +314,7 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
     (PREFECT_API_URL); without one, each ``ingest`` starts a temporary server, which on a
     short benchmark set weighs more than the pages do (about 15 s of the command on this
     2-core host, the first time with its database migrations)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -328,7 +325,7 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
                                  str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     try:
-        while not _answers(f"{api}/health"):
+        while not answers(f"{api}/health", timeout_s=1.0):
             if proc.poll() is not None or time.perf_counter() - started > timeout_s:
                 raise RuntimeError(f"the Prefect server did not start (log: "
                                    f"{home / 'bench-server.log'})")
@@ -342,14 +339,6 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as reply:
-            return bool(reply.status == 200)
-    except OSError:
-        return False
 
 
 def flow_cores(workers: int, matched: bool) -> list[int] | None:

@@ -258,6 +258,27 @@ def resolve_device(settings: EngineSettings) -> str:
     return settings.device if settings.device != "auto" else "cuda"
 
 
+def backend_choice(settings: EngineSettings) -> str:
+    """The backend ``settings`` run on: "auto" becomes torch on CUDA, else OpenVINO where
+    it runs bf16 (:func:`openvino_preferred`), else onnxruntime; others stay as set."""
+    if settings.backend != "auto":
+        return settings.backend
+    if resolve_device(settings).startswith("cuda"):
+        return "torch"
+    return "openvino" if openvino_preferred(settings) else "onnx"
+
+
+def onnx_file_backend(choice: str, paths: dict[str, Path], settings: EngineSettings
+                      ) -> InferenceBackend:
+    """OpenVINO or onnxruntime (``choice``) on these ONNX files, configured by ``settings``."""
+    if choice == "openvino":
+        return OpenVinoBackend(paths, threads=settings.threads,
+                               rec_batch_size=settings.rec_batch_size,
+                               precision=settings.openvino_precision)
+    return OnnxBackend(paths, threads=settings.threads, rec_batch_size=settings.rec_batch_size,
+                       memory_arena=settings.onnx_memory_arena)
+
+
 def select_backend(
     settings: EngineSettings | None = None, version: ModelVersion | None = None
 ) -> InferenceBackend:
@@ -267,25 +288,11 @@ def select_backend(
     model version to run instead of the bundled networks."""
     settings = settings or EngineSettings()
     device = resolve_device(settings)
-    choice = settings.backend
-    if choice == "auto" and device.startswith("cuda"):
-        choice = "torch"
-    elif choice == "auto":
-        choice = "openvino" if openvino_preferred(settings) else "onnx"
-    if choice == "openvino":
-        return OpenVinoBackend(
-            version.onnx_paths if version else exported_onnx_paths(settings.charset),
-            threads=settings.threads,
-            rec_batch_size=settings.rec_batch_size,
-            precision=settings.openvino_precision,
-        )
-    if choice == "onnx":
-        return OnnxBackend(
-            version.onnx_paths if version else exported_onnx_paths(settings.charset),
-            threads=settings.threads,
-            rec_batch_size=settings.rec_batch_size,
-            memory_arena=settings.onnx_memory_arena,
-        )
+    choice = backend_choice(settings)
+    if choice in ("openvino", "onnx"):
+        return onnx_file_backend(
+            choice, version.onnx_paths if version else exported_onnx_paths(settings.charset),
+            settings)
     if choice == "torch":
         on_gpu = device.startswith("cuda")
         return TorchBackend(

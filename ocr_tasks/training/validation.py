@@ -18,10 +18,9 @@ from torch import nn
 from ocr_tasks.core.config import EngineSettings
 from ocr_tasks.engine.backends import (
     InferenceBackend,
-    OnnxBackend,
-    OpenVinoBackend,
     TorchBackend,
-    openvino_preferred,
+    backend_choice,
+    onnx_file_backend,
 )
 from ocr_tasks.engine.models import export_onnx
 from ocr_tasks.engine.models.export import export_module
@@ -54,12 +53,8 @@ def engine_for(modules: dict[str, nn.Module], charset: Sequence[str], version: s
         paths = {kind: export_module(modules[kind].cpu(), kind, onnx_dir / f"{kind}.onnx")
                  for kind in ("det", "rec")}
         paths["cls"] = export_onnx("cls")
-        if runtime == "openvino":
-            backend = OpenVinoBackend(paths, threads=threads,
-                                      rec_batch_size=settings.rec_batch_size,
-                                      precision=settings.openvino_precision)
-        else:
-            backend = OnnxBackend(paths, threads=threads, rec_batch_size=settings.rec_batch_size)
+        backend = onnx_file_backend("openvino" if runtime == "openvino" else "onnx", paths,
+                                    settings)
     else:
         backend = TorchBackend(device, threads=threads, modules=modules, rec_batch_size=(
             settings.rec_batch_size_gpu if device.startswith("cuda")
@@ -110,7 +105,5 @@ def falls_behind(metrics: dict[str, Any], reference: dict[str, Any]) -> list[str
 def production_runtime(device: str) -> str:
     """The runtime a worker of this host runs a model version on: "openvino" where the
     default backend picks it, else "onnx" (CUDA: "torch")."""
-    if device.startswith("cuda"):
-        return "torch"
-    return "openvino" if openvino_preferred(EngineSettings()) else "onnx"
+    return backend_choice(EngineSettings(device=device))
 

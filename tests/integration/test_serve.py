@@ -19,6 +19,7 @@ import pytest
 from ocr_tasks.cli import build_parser
 from ocr_tasks.cli.serve import settings_from_args
 from ocr_tasks.core.config import ScheduleSettings
+from ocr_tasks.core.loopback import free_port
 from ocr_tasks.lake.tables import Lake
 from tests.integration.conftest import write_document
 from tests.processes import (
@@ -30,7 +31,6 @@ from tests.processes import (
     wait_for_flow_run,
     wait_until,
 )
-from tests.s3server import free_port
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from ocr_tasks.core.loopback import free_port
 from tests.integration.conftest import write_document
-from tests.s3server import free_port
 
 pytestmark = pytest.mark.slow  # two OCR runs on local Dask clusters, two Prefect servers
 
