@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 # One intra-op thread per worker process: measured faster overall than threads on 2 cores,
 # and it keeps BLAS/OpenMP pools from oversubscribing when several workers share a host.
 WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# Dask's defaults sample every worker thread's stack 100 times a second (the dashboard's
+# profile page) and tick every event loop each 20 ms: 5 % of a worker's CPU beside a busy OCR
+# task on this project's pages, against under 1 % without the sampler and with a 1 s tick
+# (bench/dask_worker_overhead.py). Production images set the same (``dask_env``).
+WORKER_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+}
 PREFECT_QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -156,16 +164,36 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def dask_env(config: dict[str, Any]) -> dict[str, str]:
+    """Dask settings as the environment variables Dask reads at import (``DASK_A__B_C``),
+    for processes started outside this one: the images' ``dask worker`` and scheduler."""
+    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
+            for key, value in config.items()}
+
+
+def tune_local_dask() -> None:
+    """Apply :data:`WORKER_DASK_CONFIG` in this process, whose nannies hand their config to
+    the workers they start; a setting already in the environment wins."""
+    import dask
+
+    env = dask_env(WORKER_DASK_CONFIG)
+    dask.config.set({key: value for (key, value), name in zip(WORKER_DASK_CONFIG.items(), env,
+                                                              strict=True)
+                     if name not in os.environ})
+
+
 def dask_task_runner(workers: int, address: str | None = None) -> Any:
     """prefect-dask runner: an existing cluster by address, else a LocalCluster whose
-    dashboard listens on loopback (``OCR_DASK_DASHBOARD``) and whose nannies do not log
-    the routine kill of a slow-to-exit worker at shutdown."""
+    dashboard listens on loopback (``OCR_DASK_DASHBOARD``), whose workers run without
+    Dask's stack sampler (:data:`WORKER_DASK_CONFIG`) and whose nannies do not log the
+    routine kill of a slow-to-exit worker at shutdown."""
     from prefect_dask import DaskTaskRunner
 
     if address:
         return DaskTaskRunner(address=address)
     for key, value in WORKER_THREAD_ENV.items():
         os.environ.setdefault(key, value)
+    tune_local_dask()
     quiet_worker_kills()
     return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(workers, cuda_device_count()))
 

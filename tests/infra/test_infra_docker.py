@@ -147,6 +147,17 @@ def test_models_are_baked_before_the_image_drops_root() -> None:
     assert worker[words.index("USER")][1] not in ("0", "root")
 
 
+def test_processes_run_with_the_flows_thread_and_dask_settings() -> None:
+    """``dask worker`` in the image gets what a local cluster's workers get from
+    ``flows.runtime``: one intra-op thread, no stack sampler, a 1 s event-loop tick."""
+    from flows.runtime import WORKER_DASK_CONFIG, WORKER_THREAD_ENV, dask_env
+
+    env = dict(pair.split("=", 1) for word, rest in stages()["worker"] if word == "ENV"
+               for pair in shlex.split(rest))
+    wanted = {**WORKER_THREAD_ENV, **dask_env(WORKER_DASK_CONFIG)}
+    assert {key: env.get(key) for key in wanted} == wanted
+
+
 @pytest.fixture()
 def model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "models"

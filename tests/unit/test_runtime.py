@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,32 @@ def test_local_dashboard_listens_on_loopback_only(monkeypatch: pytest.MonkeyPatc
         assert {s.getsockname()[0] for s in sockets} == {"127.0.0.1"}
     monkeypatch.setenv("OCR_DASK_DASHBOARD", "")
     assert dask_task_runner(2).cluster_kwargs["dashboard_address"] is None  # off
+
+
+def test_local_workers_run_without_dasks_stack_sampler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings reach the worker processes a nanny starts; the environment still wins."""
+    import threading
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    def worker_view() -> tuple[Any, Any, bool]:
+        return (dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.tick.interval"),
+                any(t.name == "Profile" for t in threading.enumerate()))
+
+    # Dask's defaults, restored on exit for the rest of this process
+    with dask.config.set({"distributed.worker.profile.enabled": True,
+                          "distributed.admin.tick.interval": "20ms"}):
+        monkeypatch.delenv("DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL", raising=False)
+        monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "True")
+        dask_task_runner(1)
+        assert dask.config.get("distributed.worker.profile.enabled") is True  # env: kept
+        monkeypatch.delenv("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED")
+        dask_task_runner(1)
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            assert list(client.run(worker_view).values()) == [(False, "1s", False)]
 
 
 def test_routine_worker_kill_at_shutdown_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
