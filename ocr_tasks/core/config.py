@@ -143,8 +143,9 @@ class PipelineSettings(BaseSettings):
         "':8787' serves it on every interface; '' turns it off.")
     canary_pages: int = Field(2, description="Most synthetic canary pages injected per batch.")
     canary_every_pages: int = Field(
-        32, ge=1, description="One canary per this many customer pages of a batch (at least "
-        "one, at most canary_pages): a small batch pays for one canary, not for two.")
+        32, ge=1, description="One canary per this many customer pages of a planned wave, "
+        "rounded up (at least one per wave, at most canary_pages per batch): 8 batches of 8 "
+        "pages pay for 2 canaries between them, not for 8.")
     audit_pages: int = Field(1, description="Customer pages per batch sampled for human audit.")
     cer_threshold: float = Field(
         0.10, description="Customer-page CER and canary CER (each, per batch and per run) "

@@ -169,7 +169,8 @@ def run_batch(
 
     pending: list[tuple[WorkItem, PageImage, float]] = []
     store = source or open_store(spec.source_uri)
-    quality = BatchQuality(spec.run_id, spec.batch_id, store, engine, pipeline, lake.store)
+    quality = BatchQuality(spec.run_id, spec.batch_id, store, engine, pipeline, lake.store,
+                           spec.canaries)
 
     formats = pipeline.export_formats
 

@@ -53,6 +53,7 @@ from ocr_tasks.pipeline.discovery import (
 )
 from ocr_tasks.pipeline.planning import BatchSpec, plan_batches
 from ocr_tasks.quality.batch_quality import micro_cer
+from ocr_tasks.quality.canaries import allot_canaries
 from ocr_tasks.quality.report import flow_label, lake_slug
 from ocr_tasks.quality.verdict import Verdict, judge, read_samples
 
@@ -355,6 +356,9 @@ def plan_wave(state: RunState, probes: Iterable[Probe]) -> list[BatchSpec]:
         source_uri=req.source, lake_uri=req.lake, model=state.model,
         missing=lambda p: state.manifest.missing_ranges(p.doc_id, p.pages),
     ))
+    # the wave's canaries, spread over its batches: small batches do not each pay for one
+    allotted = allot_canaries([spec.pages for spec in specs], PipelineSettings())
+    specs = [replace(spec, canaries=n) for spec, n in zip(specs, allotted, strict=True)]
     for spec in specs:
         for doc_id in owned_documents(spec):
             state.outstanding[doc_id] = state.outstanding.get(doc_id, 0) + 1

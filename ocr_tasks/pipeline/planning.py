@@ -50,6 +50,7 @@ class BatchSpec:
     items: tuple[WorkItem, ...]
     fenced: bool = False  # commit only while the run's lease is live (planned runs are)
     model: str = ""  # the run's resolved model version (engine.registry); "": the setting
+    canaries: int | None = None  # allotted by the wave's plan; None: by its own size
 
     @property
     def pages(self) -> int:

@@ -67,7 +67,8 @@ class BatchQuality:
     """Collects the batch's samples: sidecar pages as they pass, canaries and audit at the end."""
 
     def __init__(self, run_id: str, batch_id: str, source: ObjectStore, engine: Any,
-                 settings: PipelineSettings, lake: ObjectStore) -> None:
+                 settings: PipelineSettings, lake: ObjectStore,
+                 canaries: int | None = None) -> None:
         self.run_id = run_id
         self.batch_id = batch_id
         self.store = source
@@ -81,6 +82,7 @@ class BatchQuality:
         self.sidecar_problems: list[tuple[str, str]] = []
         self._audit = AuditSampler(batch_id, settings.audit_pages)
         self.pages_seen = 0  # customer pages OCR'd: the canaries are scaled to it
+        self.canaries = canaries  # allotted by the plan (canaries.allot_canaries); None: alone
 
     def _sidecar(self, doc: SourceDocument) -> list[TruthPage] | None:
         if doc.key not in self._truth:  # once per document per batch
@@ -111,7 +113,8 @@ class BatchQuality:
     def finish(self) -> QualitySummary:
         """Run the canaries, write the audit sample, and sum up the batch."""
         canaries, canary_rows = run_canaries(self.engine, self.run_id, self.batch_id,
-                                             self.settings, self.created_at, self.pages_seen)
+                                             self.settings, self.created_at, self.pages_seen,
+                                             self.canaries)
         rows = self.rows + canary_rows
         audit_keys: list[str] = []
         if self._audit.sample:

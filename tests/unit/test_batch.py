@@ -72,6 +72,23 @@ def test_one_batch_commits_its_pages_with_the_engine_it_is_given(tmp_path: Path)
     assert again.replayed and engine.calls == 2  # committed: not redone
 
 
+def test_a_batch_runs_the_canaries_its_plan_allotted(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    src = tmp_path / "src"
+    src.mkdir()
+    refs = [document(src, f"d{i}.png", 40 * i) for i in range(2)]
+    spec = spec_for([(r, file_content_id(Path(r.uri))) for r in refs], src, tmp_path / "lake")
+    settings = PipelineSettings(canary_pages=2, audit_pages=0, canary_dpi=60)
+    got = {}
+    for allotted in (0, 1, None):  # None: by its own pages (2 pages: one)
+        planned = replace(spec, batch_id=f"rtest-c{allotted}", canaries=allotted)
+        got[allotted] = run_batch(planned, engine=CountingEngine(), source=LocalStore(src),
+                                  lake=Lake.open(str(tmp_path / "lake")),
+                                  pipeline=settings).canary_pages
+    assert got == {0: 0, 1: 1, None: 1}
+
+
 def test_a_document_replaced_after_probing_is_a_retryable_error(tmp_path: Path) -> None:
     src, lake_dir = tmp_path / "src", tmp_path / "lake"
     src.mkdir()

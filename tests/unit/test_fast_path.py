@@ -23,7 +23,7 @@ from ocr_tasks.engine import postprocess as post
 from ocr_tasks.engine import preprocess as pre
 from ocr_tasks.engine.predictor import OcrEngine, get_engine, upright_sure
 from ocr_tasks.page_image import PageImage
-from ocr_tasks.quality.canaries import canary_count, canary_seeds
+from ocr_tasks.quality.canaries import allot_canaries, canary_count, canary_seeds
 from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord
 from tests.unit.test_engine import LINES, assert_reads, render
 
@@ -126,6 +126,24 @@ def test_canaries_scale_with_the_batch(pages: int | None, expected: int) -> None
     assert canary_count(pages, settings) == expected
     assert canary_seeds("b1", settings, pages) == canary_seeds("b1", settings)[:expected]
     assert canary_count(10, PipelineSettings(canary_pages=0)) == 0
+
+
+@pytest.mark.parametrize(("batches", "expected"), [
+    ([8] * 8, [1, 1, 0, 0, 0, 0, 0, 0]),  # a 64-page drop cut for 8 workers: 2, not 8
+    ([64, 64, 30], [2, 2, 1]),  # production-size batches: what each gets alone
+    ([40, 40, 40], [2, 1, 1]),  # 120 pages: 4 (alone each would take 2)
+    ([13], [1]),  # at least one per wave
+    ([500], [2]),  # at most canary_pages per batch
+    ([], []),
+])
+def test_a_waves_canaries_are_proportional_to_its_pages(batches: list[int],
+                                                        expected: list[int]) -> None:
+    settings = PipelineSettings(canary_pages=2, canary_every_pages=32)
+    assert allot_canaries(batches, settings) == expected
+    assert allot_canaries(batches, PipelineSettings(canary_pages=0)) == [0] * len(batches)
+    # the plan's number wins unless the batch's own pages call for fewer
+    assert len(canary_seeds("b1", settings, 64, allotted=1)) == 1
+    assert len(canary_seeds("b1", settings, 8, allotted=2)) == 1
 
 
 def _doc(name: str, pages: int) -> BenchDoc:

@@ -102,6 +102,24 @@ def test_claiming_marks_known_and_repeated_content(tmp_path: Path) -> None:
     abandon_run(state)
 
 
+def test_a_small_drop_cut_for_many_workers_pays_for_its_share_of_canaries(
+        tmp_path: Path) -> None:
+    """64 pages in 8 batches (8 workers busy) carry 2 canaries between them, as one
+    production batch of 64 pages would, not one each."""
+    from ocr_tasks.pipeline.job import plan_wave
+
+    (tmp_path / "src").mkdir()
+    request = IngestRequest(str(tmp_path / "src"), str(tmp_path / "lake"), batch_pages=64,
+                            max_in_flight=8)
+    state = start_run(request, run_id="run-small")
+    try:
+        specs = plan_wave(state, [probe(f"d{i}.pdf", 8) for i in range(8)])
+    finally:
+        abandon_run(state)
+    assert [s.pages for s in specs] == [8] * 8
+    assert sorted(s.canaries or 0 for s in specs) == [0] * 6 + [1, 1]
+
+
 def test_sidecars_are_not_documents() -> None:
     assert is_document_key("a/claim.pdf")
     assert not is_document_key("a/claim.gt.txt")
