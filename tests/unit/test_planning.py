@@ -103,11 +103,13 @@ def test_claiming_marks_known_and_repeated_content(tmp_path: Path) -> None:
 
 
 def test_a_small_drop_cut_for_many_workers_pays_for_its_share_of_canaries(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """64 pages in 8 batches (8 workers busy) carry 2 canaries between them, as one
     production batch of 64 pages would, not one each."""
     from ocr_tasks.pipeline.job import plan_wave
 
+    monkeypatch.setenv("OCR_CANARY_PAGES", "2")  # the defaults, whatever other tests set
+    monkeypatch.setenv("OCR_CANARY_EVERY_PAGES", "32")
     (tmp_path / "src").mkdir()
     request = IngestRequest(str(tmp_path / "src"), str(tmp_path / "lake"), batch_pages=64,
                             max_in_flight=8)
