@@ -4,12 +4,19 @@ The documents are cut into chunks of about ``chunk_pages`` pages; each round han
 chunk to every engine configuration and to Tesseract in turn (the order rotates), so a change
 in the host's load falls on all of them alike. The flows ingest the whole generated set, once
 with each worker count, half way through the rounds.
+
+With ``overhead_pairs``, the flow's overhead is measured once more after the rounds so that
+the host's drift cancels out (it moves the same pages' time by 10-15 % from one minute to
+the next here, as much as the overhead): the engine loop and a one-worker flow alternate on
+one generated 200-dpi set, both on the same CPU, and each pair gives a ratio
+(:func:`overhead_pair`); the comparisons take their median.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +32,7 @@ from ocr_tasks.benchmark.systems import (
     run_flow,
     standing_prefect_server,
 )
-from ocr_tasks.core.config import EngineSettings
+from ocr_tasks.core.config import EngineSettings, PipelineSettings
 from ocr_tasks.evaluation.tesseract import tesseract_available
 
 # The engine as configured before the fast CPU path (the accuracy reference).
@@ -65,6 +72,8 @@ class BenchConfig:
     chunk_pages: int = 10
     flow_batch_pages: int | None = None  # None: flow_batch_pages(pages)
     flow_matched_cores: bool = True  # each flow on as many CPUs as it has workers
+    overhead_pairs: int = 0  # engine-loop / one-worker-flow pairs after the rounds
+    overhead_pages: int = 32  # pages of their set: one canary at the production rate
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -150,13 +159,77 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
                                                          batch_pages=batch, env=server.env,
                                                          cpus=cpus)
                 flows = []
+        if cfg.overhead_pairs and "engine" in engines:
+            pairs = overhead_pairs(cfg.work, cfg.overhead_pairs, engines["engine"],
+                                   pages=cfg.overhead_pages, seed=cfg.seed, log=log)
+            extra["flow_overhead_pairs"] = pairs
     finally:
         for system in engines.values():
             system.close()
     workers = {**FLOWS, "tesseract": getattr(engines.get("tesseract"), "processes", 1)}
     rows = [figures(name, set_name, run, sets[set_name], workers.get(name, 1))
             for (name, set_name), run in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
-    return {"rows": rows, "comparisons": comparisons(rows), **extra}
+    compared = comparisons(rows)
+    compared.update(overhead_medians(extra.get("flow_overhead_pairs", [])))
+    return {"rows": rows, "comparisons": compared, **extra}
+
+
+def overhead_pair(loop: Run, flow: Run, load_s: float) -> dict[str, float]:
+    """One pair's figures, the flow against the engine loop (plus writing its rows, as a
+    batch does) on the same pages: ``command`` (the whole command's wall per page),
+    ``batches`` (inside the batches: read, OCR, canaries, quality, rows, commit),
+    ``batches_steady`` (the same without the worker's one-off engine load ``load_s``, as the
+    engine's own process measured it: what a long backfill pays per page) and ``fixed_s``
+    (the command's seconds outside its batches, paid once per run whatever its size)."""
+    write_s = sum(r.timings.get("write", 0.0) for r in loop.results)
+    per_page = (loop.wall_s + write_s) / max(1, loop.pages)
+    batches = float(flow.extra["batch_seconds"])
+    pages = max(1, flow.pages)
+    return {
+        "engine_s_per_page": round(per_page, 4),
+        "flow_s_per_page": round(flow.wall_s / pages, 4),
+        "command": round(flow.wall_s / pages / per_page - 1, 4),
+        "batches": round(batches / pages / per_page - 1, 4),
+        "batches_steady": round((batches - load_s) / pages / per_page - 1, 4),
+        "fixed_s": round(flow.wall_s - batches, 2),
+        "canary_pages": flow.extra["canary_pages"],
+    }
+
+
+def overhead_medians(pairs: Sequence[dict[str, float]]) -> dict[str, Any]:
+    """The comparisons' view of the pairs: the median of each figure."""
+    if not pairs:
+        return {}
+    out: dict[str, Any] = {"flow_1_overhead_pairs": len(pairs)}
+    for key in ("command", "batches", "batches_steady"):
+        out[f"flow_1_overhead_median_{key}"] = round(statistics.median(p[key] for p in pairs), 3)
+    out["flow_1_fixed_s_median"] = round(statistics.median(p["fixed_s"] for p in pairs), 2)
+    return out
+
+
+def overhead_pairs(work: Path, pairs: int, engine: EngineSystem, *, pages: int = 32,
+                   seed: int = 0, log: Any = print) -> list[dict[str, float]]:
+    """``pairs`` times: the engine loop, then a one-worker flow at the production batch size,
+    on the same generated 200-dpi set, both on the flow's one CPU, reporting to one standing
+    Prefect server. The engine's process stays on that CPU afterwards: run it last."""
+    folder = work / f"synth-{pages}-seed{seed}-dpi200"
+    make_synth_set(folder, pages, seed, (200,))
+    docs = synth_docs(folder, engine.settings.dpi)
+    cpus = flow_cores(1, True)
+    if cpus:
+        engine.pin(cpus)
+    lake = work / "lake-flow-overhead"
+    out: list[dict[str, float]] = []
+    with standing_prefect_server(work / "prefect-home") as server:
+        for i in range(pairs):
+            loop = engine.run(docs)
+            shutil.rmtree(lake, ignore_errors=True)
+            flow = run_flow(folder, lake, 1, batch_pages=PipelineSettings().batch_pages,
+                            env=server.env, cpus=cpus)
+            out.append(overhead_pair(loop, flow, engine.load_cpu_s))
+            log(f"overhead pair {i + 1}/{pairs}: " + ", ".join(
+                f"{k} {v}" for k, v in out[-1].items()))
+    return out
 
 
 def _first_page(doc: BenchDoc) -> BenchDoc:

@@ -214,6 +214,10 @@ class EngineSystem:
         run.extra["load_cpu_s"] = round(self.load_cpu_s, 2)
         return run
 
+    def pin(self, cpus: Sequence[int]) -> None:
+        """Keep the engine's process on ``cpus`` from now on (its own call, in the process)."""
+        self._pool.submit(os.sched_setaffinity, 0, set(cpus)).result()
+
     def close(self) -> None:
         self._pool.shutdown()
 

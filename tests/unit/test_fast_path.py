@@ -190,6 +190,33 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
 
 
+def test_flow_overhead_pairs_compare_each_flow_with_the_loop_beside_it() -> None:
+    from ocr_tasks.benchmark.runner import overhead_medians, overhead_pair
+    from ocr_tasks.benchmark.systems import PageResult, Run
+
+    def loop(wall_s: float) -> Run:  # 10 pages, 0.1 s of row writes between them
+        results = [PageResult("d", i, [], [], [], {"write": 0.01}) for i in range(10)]
+        return Run(pages=10, wall_s=wall_s, results=results)
+
+    def flow(wall_s: float, batch_s: float) -> Run:
+        return Run(pages=10, wall_s=wall_s, extra={"batch_seconds": batch_s, "canary_pages": 1})
+
+    # the host slowed down by half between the pairs: the ratios stay where they were
+    pairs = [overhead_pair(loop(9.9), flow(15.0, 12.0), load_s=1.0),
+             overhead_pair(loop(14.9), flow(22.5, 18.0), load_s=1.5),
+             overhead_pair(loop(9.9), flow(20.0, 15.0), load_s=1.0)]
+    assert pairs[0] == pytest.approx({"engine_s_per_page": 1.0, "flow_s_per_page": 1.5,
+                                      "command": 0.5, "batches": 0.2, "batches_steady": 0.1,
+                                      "fixed_s": 3.0, "canary_pages": 1})
+    assert pairs[1]["batches"] == pytest.approx(0.2) and pairs[1]["command"] == pytest.approx(0.5)
+    medians = overhead_medians(pairs)
+    assert medians["flow_1_overhead_pairs"] == 3
+    assert medians["flow_1_overhead_median_batches"] == pytest.approx(0.2)  # not the outlier
+    assert medians["flow_1_overhead_median_command"] == pytest.approx(0.5)
+    assert medians["flow_1_fixed_s_median"] == pytest.approx(4.5)
+    assert overhead_medians([]) == {}
+
+
 def test_a_trained_model_is_compared_with_the_engine_and_tesseract() -> None:
     rows = [
         {"system": "engine", "set": "funsd", "cpu_s_per_page": 1.2, "hmean": 0.91,
