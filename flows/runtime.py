@@ -164,11 +164,15 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def dask_env_name(key: str) -> str:
+    """The environment variable Dask reads at import for a setting (``DASK_A__B_C``)."""
+    return "DASK_" + key.upper().replace(".", "__").replace("-", "_")
+
+
 def dask_env(config: dict[str, Any]) -> dict[str, str]:
-    """Dask settings as the environment variables Dask reads at import (``DASK_A__B_C``),
-    for processes started outside this one: the images' ``dask worker`` and scheduler."""
-    return {"DASK_" + key.upper().replace(".", "__").replace("-", "_"): str(value)
-            for key, value in config.items()}
+    """Dask settings as environment variables, for processes started outside this one: the
+    images' ``dask worker`` and scheduler."""
+    return {dask_env_name(key): str(value) for key, value in config.items()}
 
 
 def tune_local_dask() -> None:
@@ -176,10 +180,8 @@ def tune_local_dask() -> None:
     the workers they start; a setting already in the environment wins."""
     import dask
 
-    env = dask_env(WORKER_DASK_CONFIG)
-    dask.config.set({key: value for (key, value), name in zip(WORKER_DASK_CONFIG.items(), env,
-                                                              strict=True)
-                     if name not in os.environ})
+    dask.config.set({key: value for key, value in WORKER_DASK_CONFIG.items()
+                     if dask_env_name(key) not in os.environ})
 
 
 def dask_task_runner(workers: int, address: str | None = None) -> Any:
