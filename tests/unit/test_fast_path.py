@@ -22,6 +22,7 @@ from ocr_tasks.engine import backends
 from ocr_tasks.engine import postprocess as post
 from ocr_tasks.engine import preprocess as pre
 from ocr_tasks.engine.predictor import OcrEngine, get_engine, upright_sure
+from ocr_tasks.engine.static_shapes import StaticShapes
 from ocr_tasks.page_image import PageImage
 from ocr_tasks.quality.canaries import allot_canaries, canary_count, canary_seeds
 from ocr_tasks.truth import TruthPage, TruthSegment, TruthWord
@@ -59,6 +60,42 @@ def test_openvino_backend_agrees_with_onnx(openvino_engine: OcrEngine) -> None:
     two = np.concatenate([batch, batch[:, :, ::-1].copy()])
     out = openvino_engine.backend.det(two)  # the returned array is ours, not the runtime's
     assert not np.shares_memory(out, openvino_engine.backend.det(batch))
+
+
+def test_fixed_shape_compilations_are_kept_for_the_shapes_in_use() -> None:
+    made: list[tuple[int, ...]] = []
+
+    def compile(shape: tuple[int, ...]) -> str:
+        made.append(shape)
+        return f"model{shape}"
+
+    shapes = StaticShapes(compile, capacity=2, idle_calls=3)
+    a, b, c = (1, 3, 32, 32), (1, 3, 32, 64), (1, 3, 64, 64)
+    assert shapes.get(a) == f"model{a}" and shapes.get(a) == f"model{a}"
+    assert shapes.get(b) == f"model{b}"
+    assert shapes.get(c) is None  # both kept shapes were used within 3 calls
+    assert made == [a, b]
+    shapes.get(b)
+    shapes.get(b)
+    assert shapes.get(c) == f"model{c}"  # a went unused for 4 calls: replaced
+    assert shapes.shapes == [b, c] and made == [a, b, c] and shapes.compilations == 3
+    assert StaticShapes(compile, capacity=0).get(a) is None
+
+
+def test_openvino_fixed_shape_detector_agrees_with_the_any_size_model() -> None:
+    paths = backends.exported_onnx_paths("latin")
+    fixed = backends.OpenVinoBackend(paths, static_shapes=1)
+    dynamic = backends.OpenVinoBackend(paths, static_shapes=0)
+    image, _ = render()
+    page = post.normalize(pre.pad_to_multiple(image))[None]
+    half = post.normalize(pre.pad_to_multiple(pre.resize(image, 0.5)[0]))[None]
+    tolerance = 0.1 if fixed.precision == "bf16" else 1e-3
+    for batch in (page, half, page):
+        a, b = dynamic.det(batch), fixed.det(batch)
+        assert a.shape == b.shape
+        assert float(np.abs(a - b).mean()) < tolerance / 10
+    assert fixed.det_shapes.shapes == [page.shape]  # the half page ran the any-size model
+    assert dynamic.det_shapes.shapes == []
 
 
 def test_openvino_engine_reads_words(openvino_engine: OcrEngine) -> None:
