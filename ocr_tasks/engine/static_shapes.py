@@ -4,8 +4,12 @@ OpenVINO runs a network compiled for one input shape faster than the same networ
 for any shape: the detector on a 1344x1024 input (a FUNSD scan after upscaling) took 0.236
 against 0.274 CPU s (bf16, one thread), and the any-size model keeps memory for every shape
 it ran (121 MB after loading, 796 MB after five page sizes) where a fixed-shape one holds
-its own. Measured on FUNSD pages (four detector shapes), at the same accuracy: the tiny
-engine 0.64 against 0.71 CPU s/page, and with four shapes kept peak RSS 916 against 897 MB.
+its own. Measured against the any-size detector, interleaved in one process, accuracy
+within 0.0006 (bf16 kernels round differently):
+- FUNSD, 149 pages, four detector shapes: the tiny engine 0.64 against 0.71 CPU s/page
+  (-7.5 to -10 %), the bundled one -4 %; peak RSS 916 against 830-897 MB;
+- generated 200-dpi A4 pages, one shape: the tiny engine -8 %, the bundled one -2 to -6 %;
+  peak RSS 806 against 1052 MB.
 
 A compilation costs about one detection of CPU (0.25 s at that size), so at most
 ``capacity`` are kept and one is replaced only when it has gone unused for ``idle_calls``
