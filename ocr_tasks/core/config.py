@@ -72,8 +72,9 @@ class EngineSettings(BaseSettings):
         "AVX512-BF16/AMX, else f32.")
     openvino_static_shapes: int = Field(
         4, ge=0, description="Detector input shapes OpenVINO keeps compiled for their own "
-        "size (measured on FUNSD: -10 % CPU per page for the tiny engine at the same accuracy "
-        "and peak memory); others run the any-size model. 0 = always the any-size model.")
+        "size (measured: -8 to -10 % CPU per page for the tiny engine at the same accuracy, "
+        "less memory than the any-size model on 200-dpi pages); others run the any-size "
+        "model. 0 = always the any-size model.")
     device: str = Field(
         "auto", pattern=DEVICE_PATTERN, description="'cpu', 'cuda', 'cuda:N' or 'auto'."
     )
