@@ -160,8 +160,10 @@ class OpenVinoBackend(InferenceBackend):
             raise ModelError(f"cannot load ONNX models {paths} into OpenVINO: {e}") from e
         self.rec_batch_size = rec_batch_size
 
+        det_model = models.pop("det")  # kept for compiling its fixed shapes; the rest go
+
         def compile_det(shape: tuple[int, ...]) -> Any:
-            model = models["det"].clone()
+            model = det_model.clone()
             model.reshape({model.inputs[0].any_name: ov.PartialShape(list(shape))})
             return core.compile_model(model, "CPU", config).create_infer_request()
 
