@@ -131,12 +131,14 @@ def openvino_preferred(settings: EngineSettings, flags: frozenset[str] | None = 
 
 class OpenVinoBackend(InferenceBackend):
     """OpenVINO on CPU running the same exported ONNX files as :class:`OnnxBackend`: one
-    compiled model and one infer request per network, ``threads`` threads, one stream."""
+    compiled model and one infer request per network, ``threads`` threads, one stream; up to
+    ``static_shapes`` detector shapes compiled for their own size (the setting
+    ``EngineSettings.openvino_static_shapes`` owns the default)."""
 
     name = "openvino"
 
     def __init__(self, paths: dict[str, Path], threads: int = 1, rec_batch_size: int = 32,
-                 precision: str = "auto", static_shapes: int = 0):
+                 precision: str = "auto", *, static_shapes: int):
         import openvino as ov
 
         self.precision = openvino_precision(precision)
