@@ -1,5 +1,5 @@
 """What a Dask worker process costs beside the OCR task it runs, with and without the
-settings in ``flows.runtime.WORKER_DASK_CONFIG``.
+settings in ``ocr_tasks.core.worker_env.WORKER_DASK_CONFIG``.
 
 The same task (the engine on N generated 200-dpi pages, loaded into memory first) runs in
 this process and in a one-worker ``LocalCluster`` with Dask's defaults and with ours, all
@@ -69,8 +69,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"))
     ap.add_argument("--json", type=Path, help="write the runs as JSON here")
     args = ap.parse_args()
-    from flows.runtime import WORKER_DASK_CONFIG, WORKER_THREAD_ENV
     from ocr_tasks.benchmark.pageset import make_synth_set
+    from ocr_tasks.core.worker_env import WORKER_DASK_CONFIG, WORKER_THREAD_ENV
 
     os.environ.update(WORKER_THREAD_ENV)
     if hasattr(os, "sched_setaffinity"):  # one CPU for all: the worker inherits it

@@ -18,21 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocr_tasks.core.loopback import answers, free_port
+from ocr_tasks.core.worker_env import WORKER_DASK_CONFIG, WORKER_THREAD_ENV, dask_env_name
 from ocr_tasks.engine.backends import cuda_device_count
 
 log = logging.getLogger(__name__)
 
-# One intra-op thread per worker process: measured faster overall than threads on 2 cores,
-# and it keeps BLAS/OpenMP pools from oversubscribing when several workers share a host.
-WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-# Dask's defaults sample every worker thread's stack 100 times a second (the dashboard's
-# profile page) and tick every event loop each 20 ms: 5 % of a worker's CPU beside a busy OCR
-# task on this project's pages, against under 1 % without the sampler and with a 1 s tick
-# (bench/dask_worker_overhead.py). Production images set the same (``dask_env``).
-WORKER_DASK_CONFIG: dict[str, Any] = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-}
 PREFECT_QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -162,17 +152,6 @@ def quiet_dask_logs() -> None:
     for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
                  "distributed.worker", "distributed.http.proxy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def dask_env_name(key: str) -> str:
-    """The environment variable Dask reads at import for a setting (``DASK_A__B_C``)."""
-    return "DASK_" + key.upper().replace(".", "__").replace("-", "_")
-
-
-def dask_env(config: dict[str, Any]) -> dict[str, str]:
-    """Dask settings as environment variables, for processes started outside this one: the
-    images' ``dask worker`` and scheduler."""
-    return {dask_env_name(key): str(value) for key, value in config.items()}
 
 
 def tune_local_dask() -> None:

@@ -149,12 +149,12 @@ def test_models_are_baked_before_the_image_drops_root() -> None:
 
 def test_processes_run_with_the_flows_thread_and_dask_settings() -> None:
     """``dask worker`` in the image gets what a local cluster's workers get from
-    ``flows.runtime``: one intra-op thread, no stack sampler, a 1 s event-loop tick."""
-    from flows.runtime import WORKER_DASK_CONFIG, WORKER_THREAD_ENV, dask_env
+    ``ocr_tasks.core.worker_env``: one intra-op thread, no stack sampler, a 1 s tick."""
+    from ocr_tasks.core.worker_env import worker_process_env
 
     env = dict(pair.split("=", 1) for word, rest in stages()["worker"] if word == "ENV"
                for pair in shlex.split(rest))
-    wanted = {**WORKER_THREAD_ENV, **dask_env(WORKER_DASK_CONFIG)}
+    wanted = worker_process_env()
     assert {key: env.get(key) for key in wanted} == wanted
 
 

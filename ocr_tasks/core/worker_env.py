@@ -1,0 +1,38 @@
+"""The environment of a Dask worker process that runs OCR batches, wherever it is started.
+
+One owner for what a local cluster's workers (``flows.runtime``), the images' ``dask worker``
+(``infra/docker/Dockerfile``, kept equal by a test) and the benchmark's standing cluster all
+get, so that what is measured is what runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# One intra-op thread per worker process: measured faster overall than threads on 2 cores,
+# and it keeps BLAS/OpenMP pools from oversubscribing when several workers share a host.
+WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# Dask's defaults sample every worker thread's stack 100 times a second (the dashboard's
+# profile page) and tick every event loop each 20 ms: 5 % of a worker's CPU beside a busy OCR
+# task on this project's pages, against under 1 % without the sampler and with a 1 s tick
+# (bench/dask_worker_overhead.py). Production images set the same (``dask_env``).
+WORKER_DASK_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+}
+
+
+def dask_env_name(key: str) -> str:
+    """The environment variable Dask reads at import for a setting (``DASK_A__B_C``)."""
+    return "DASK_" + key.upper().replace(".", "__").replace("-", "_")
+
+
+def dask_env(config: dict[str, Any]) -> dict[str, str]:
+    """Dask settings as environment variables, for processes started outside this one: the
+    images' ``dask worker`` and scheduler."""
+    return {dask_env_name(key): str(value) for key, value in config.items()}
+
+
+def worker_process_env() -> dict[str, str]:
+    """What a ``dask worker`` process started from a shell needs in its environment."""
+    return {**WORKER_THREAD_ENV, **dask_env(WORKER_DASK_CONFIG)}
