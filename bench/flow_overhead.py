@@ -2,14 +2,16 @@
 
 On this shared host the same pages take up to 10-15 % longer from one minute to the next,
 as much as the overhead being measured. So the engine loop and a one-worker flow
-(``ocr-pipeline ingest``: Prefect, Dask, Parquet, canaries, quality) alternate ``--pairs``
-times on the same generated 200-dpi pages, both on the same single CPU, at the production
-batch size (so canaries come at the production rate), reporting to one standing Prefect
-server; each pair gives its ratios (``ocr_tasks.benchmark.runner.overhead_pair``: command,
-batches, batches_steady, fixed_s) and the figure is their median. ``bench/cost_per_page.py
+(``ocr-pipeline ingest``: Prefect, Dask, Parquet, canaries, quality) alternate on the same
+generated 200-dpi pages, both on the same single CPU, at the production batch size (so
+canaries come at the production rate), reporting to one standing Prefect server and running
+on one standing Dask worker, as in production: first on the fresh worker (the cold pair),
+then ``--pairs`` times on the warm one. Each pair gives its ratios
+(``ocr_tasks.benchmark.runner.overhead_pair``: command, batches, fixed_s); the figures are
+the warm pairs' medians, with the cold pair beside them. ``bench/cost_per_page.py
 --overhead-pairs N`` runs the same after its rounds::
 
-    .venv/bin/python bench/flow_overhead.py                 # 32 pages, 3 pairs (~7 min)
+    .venv/bin/python bench/flow_overhead.py                 # 32 pages, 1 + 3 pairs (~9 min)
     .venv/bin/python bench/flow_overhead.py --pages 64 --pairs 5 --json out.json
 """
 
@@ -44,10 +46,10 @@ def main() -> None:
     finally:
         engine.close()
     medians = overhead_medians(pairs)
-    print(json.dumps(medians, indent=1), f"engine load {engine.load_cpu_s:.1f} s", sep="\n")
+    print(json.dumps(medians, indent=1))
     if args.json:
-        args.json.write_text(json.dumps({"pages": args.pages, "pairs": pairs, "median": medians,
-                                         "load_s": engine.load_cpu_s}, indent=1))
+        args.json.write_text(json.dumps({"pages": args.pages, "pairs": pairs, "median": medians},
+                                        indent=1))
 
 
 if __name__ == "__main__":

@@ -345,6 +345,52 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
             proc.wait()
 
 
+@contextlib.contextmanager
+def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
+                          log_dir: Path, timeout_s: float = 120.0) -> Iterator[str]:
+    """``dask scheduler`` and one single-threaded ``dask worker`` on loopback, both on
+    ``cpus`` and with a worker's environment (``core.worker_env``) plus ``env`` (the Prefect
+    API its task runs report to), until exit; yields the scheduler's address.
+
+    Production runs its flows on such a standing cluster (``--dask-address``): a worker loads
+    its engine and compiles its page shapes once, then serves batch after batch and run after
+    run. A flow that starts its own cluster pays that in every run."""
+    from distributed import Client
+
+    from ocr_tasks.core.worker_env import worker_process_env
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    child_env = {**os.environ, **worker_process_env(), **env}
+    pin = None if not cpus else (lambda: os.sched_setaffinity(0, set(cpus)))
+    procs: list[subprocess.Popen[bytes]] = []
+    log_dir.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "scheduler": ["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                      "--no-dashboard"],
+        "worker": ["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers",
+                   "1", "--no-dashboard", "--memory-limit", "6GiB"],
+    }
+    try:
+        for name, args in commands.items():
+            with (log_dir / f"bench-dask-{name}.log").open("ab") as log:
+                procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args],
+                                              env=child_env, stdout=log,
+                                              stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, preexec_fn=pin))
+        with Client(address, timeout=f"{timeout_s}s") as client:
+            client.wait_for_workers(1, timeout=timeout_s)
+        yield address
+    finally:
+        for proc in reversed(procs):  # the worker first: it leaves the scheduler cleanly
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def flow_cores(workers: int, matched: bool) -> list[int] | None:
     """The CPUs a flow with ``workers`` workers may use: as many as workers when
     ``matched`` (None where the host has fewer or cannot pin), else None (all of them).
@@ -359,11 +405,14 @@ def flow_cores(workers: int, matched: bool) -> list[int] | None:
 
 
 def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
-             env: dict[str, str] | None = None, cpus: Sequence[int] | None = None) -> Run:
+             env: dict[str, str] | None = None, cpus: Sequence[int] | None = None,
+             dask_address: str | None = None) -> Run:
     """``ocr-pipeline ingest`` of ``source`` into a new ``lake`` with ``workers`` Dask
     workers, on ``cpus`` only when given (its processes inherit the affinity); CPU of the
     whole process tree (the flow, scheduler, workers, and a temporary Prefect server when no
-    API is in ``env``), and of the workers alone, with the peak RSS of the largest worker."""
+    API is in ``env``), and of the workers alone, with the peak RSS of the largest worker.
+    With ``dask_address`` the batches run on that standing cluster instead, whose workers
+    are not in the tree (their CPU and RSS are not counted)."""
     import psutil
 
     from ocr_tasks.lake.tables import Lake
@@ -373,6 +422,8 @@ def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
     cmd = [sys.executable, "-m", "ocr_tasks.cli", "ingest", str(source), "--lake", str(lake),
            "--workers", str(workers), "--batch-pages", str(batch_pages),
            "--max-in-flight", str(workers), "--no-progress"]
+    if dask_address:
+        cmd += ["--dask-address", dask_address]
     seen: dict[int, _Proc] = {}
     stop = threading.Event()
     wall, cpu = time.perf_counter(), cpu_seconds()

@@ -239,18 +239,25 @@ def test_flow_overhead_pairs_compare_each_flow_with_the_loop_beside_it() -> None
         return Run(pages=10, wall_s=wall_s, extra={"batch_seconds": batch_s, "canary_pages": 1})
 
     # the host slowed down by half between the pairs: the ratios stay where they were
-    pairs = [overhead_pair(loop(9.9), flow(15.0, 12.0), load_s=1.0),
-             overhead_pair(loop(14.9), flow(22.5, 18.0), load_s=1.5),
-             overhead_pair(loop(9.9), flow(20.0, 15.0), load_s=1.0)]
+    pairs = [overhead_pair(loop(9.9), flow(15.0, 12.0)),
+             overhead_pair(loop(14.9), flow(22.5, 18.0)),
+             overhead_pair(loop(9.9), flow(20.0, 15.0))]
     assert pairs[0] == pytest.approx({"engine_s_per_page": 1.0, "flow_s_per_page": 1.5,
-                                      "command": 0.5, "batches": 0.2, "batches_steady": 0.1,
-                                      "fixed_s": 3.0, "canary_pages": 1})
+                                      "command": 0.5, "batches": 0.2, "fixed_s": 3.0,
+                                      "canary_pages": 1})
     assert pairs[1]["batches"] == pytest.approx(0.2) and pairs[1]["command"] == pytest.approx(0.5)
     medians = overhead_medians(pairs)
     assert medians["flow_1_overhead_pairs"] == 3
     assert medians["flow_1_overhead_median_batches"] == pytest.approx(0.2)  # not the outlier
     assert medians["flow_1_overhead_median_command"] == pytest.approx(0.5)
     assert medians["flow_1_fixed_s_median"] == pytest.approx(4.5)
+    # the fresh worker's pair (engine load, first compilations) is reported, not in the median
+    cold = {**overhead_pair(loop(9.9), flow(30.0, 16.0)), "cold": True}
+    medians = overhead_medians([cold, *pairs])
+    assert medians["flow_1_overhead_pairs"] == 3
+    assert medians["flow_1_overhead_median_batches"] == pytest.approx(0.2)
+    assert medians["flow_1_overhead_cold_batches"] == pytest.approx(0.6)
+    assert medians["flow_1_overhead_cold_command"] == pytest.approx(2.0)
     assert overhead_medians([]) == {}
 
 
