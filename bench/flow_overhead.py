@@ -25,9 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ocr_tasks.benchmark.pageset import make_synth_set, synth_docs  # noqa: E402
 from ocr_tasks.benchmark.runner import overhead_medians, overhead_pairs  # noqa: E402
-from ocr_tasks.benchmark.systems import EngineSystem  # noqa: E402
 from ocr_tasks.core.config import EngineSettings  # noqa: E402
 
 
@@ -38,13 +36,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"))
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    folder = args.work / f"synth-{args.pages}-seed0-dpi200"
-    make_synth_set(folder, args.pages, 0, (200,))
-    engine = EngineSystem("engine", EngineSettings(), synth_docs(folder, 200)[:1])
-    try:
-        pairs = overhead_pairs(args.work, args.pairs, engine, pages=args.pages)
-    finally:
-        engine.close()
+    pairs = overhead_pairs(args.work, args.pairs, EngineSettings(), pages=args.pages)
     medians = overhead_medians(pairs)
     print(json.dumps(medians, indent=1))
     if args.json:

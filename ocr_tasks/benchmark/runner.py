@@ -19,6 +19,7 @@ import math
 import shutil
 import statistics
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -161,8 +162,8 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
                                                          batch_pages=batch, env=server.env,
                                                          cpus=cpus)
                 flows = []
-        if cfg.overhead_pairs and "engine" in engines:
-            pairs = overhead_pairs(cfg.work, cfg.overhead_pairs, engines["engine"],
+        if cfg.overhead_pairs:
+            pairs = overhead_pairs(cfg.work, cfg.overhead_pairs, cfg.engine,
                                    pages=cfg.overhead_pages, seed=cfg.seed, log=log)
             extra["flow_overhead_pairs"] = pairs
     finally:
@@ -214,24 +215,28 @@ def overhead_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def overhead_pairs(work: Path, pairs: int, engine: EngineSystem, *, pages: int = 32,
+def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: int = 32,
                    seed: int = 0, log: Any = print) -> list[dict[str, Any]]:
     """The engine loop against a one-worker flow on the same generated 200-dpi set, both on
     the flow's one CPU, in alternating order: first on a fresh worker (the ``cold`` pair),
     then ``pairs`` times on the same worker, as production's standing cluster serves run
     after run (``standing_dask_cluster``); the flows report to one standing Prefect server
-    and run at the production batch size. The engine's process stays on that CPU afterwards: run it
-    last."""
+    and run at the production batch size. The loop's engine (``settings``) is a process of
+    its own that has seen only this set, as the worker has: one that read other pages keeps
+    their detector shapes compiled (``engine.static_shapes``) and may run this set's on the
+    any-size model."""
     folder = work / f"synth-{pages}-seed{seed}-dpi200"
     make_synth_set(folder, pages, seed, (200,))
-    docs = synth_docs(folder, engine.settings.dpi)
+    docs = synth_docs(folder, settings.dpi)
     cpus = flow_cores(1, True)
-    if cpus:
-        engine.pin(cpus)
     lake = work / "lake-flow-overhead"
     out: list[dict[str, Any]] = []
-    with (standing_prefect_server(work / "prefect-home") as server,
+    with (closing(EngineSystem("engine", settings, docs[:1])) as engine,
+          standing_prefect_server(work / "prefect-home") as server,
           standing_dask_cluster(cpus, server.env, work / "prefect-home") as address):
+        if cpus:
+            engine.pin(cpus)
+
         def flow() -> Run:
             shutil.rmtree(lake, ignore_errors=True)
             return run_flow(folder, lake, 1, batch_pages=PipelineSettings().batch_pages,
