@@ -288,7 +288,11 @@ def _sample_tree(root: Any, seen: dict[int, _Proc], stop: threading.Event) -> No
     import psutil
 
     while not stop.is_set():
-        for p in [root, *root.children(recursive=True)]:
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:  # the command (or a child being listed) has just exited
+            tree = [root]
+        for p in tree:
             try:
                 with p.oneshot():
                     t, rss = p.cpu_times(), p.memory_info().rss
