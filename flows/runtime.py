@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocr_tasks.core.loopback import answers, free_port
-from ocr_tasks.core.worker_env import WORKER_DASK_CONFIG, WORKER_THREAD_ENV, dask_env_name
+from ocr_tasks.core.worker_env import (
+    WORKER_DASK_CONFIG,
+    WORKER_MEMORY_LIMIT,
+    WORKER_THREAD_ENV,
+    dask_env_name,
+)
 from ocr_tasks.engine.backends import cuda_device_count
 
 log = logging.getLogger(__name__)
@@ -190,7 +195,7 @@ def local_cluster_kwargs(workers: int, gpus: int) -> dict[str, Any]:
         "processes": True,
         # a free port on loopback: never another cluster's port, never every interface
         "dashboard_address": PipelineSettings().dask_dashboard or None,
-        "memory_limit": "6GiB",
+        "memory_limit": WORKER_MEMORY_LIMIT,
     }
     if gpus:
         kwargs["resources"] = {"GPU": 1}

@@ -341,12 +341,7 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
         yield PrefectServer({"PREFECT_HOME": str(home), "PREFECT_API_URL": api},
                             time.perf_counter() - started)
     finally:
-        proc.terminate()  # `ui` stops its server on SIGTERM
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)  # `ui` stops its server on SIGTERM
 
 
 @contextlib.contextmanager
@@ -361,7 +356,7 @@ def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
     run. A flow that starts its own cluster pays that in every run."""
     from distributed import Client
 
-    from ocr_tasks.core.worker_env import worker_process_env
+    from ocr_tasks.core.worker_env import WORKER_MEMORY_LIMIT, worker_process_env
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -373,7 +368,7 @@ def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
         "scheduler": ["scheduler", "--host", "127.0.0.1", "--port", str(port),
                       "--no-dashboard"],
         "worker": ["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers",
-                   "1", "--no-dashboard", "--memory-limit", "6GiB"],
+                   "1", "--no-dashboard", "--memory-limit", WORKER_MEMORY_LIMIT],
     }
     try:
         for name, args in commands.items():
@@ -387,12 +382,17 @@ def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
         yield address
     finally:
         for proc in reversed(procs):  # the worker first: it leaves the scheduler cleanly
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def flow_cores(workers: int, matched: bool) -> list[int] | None:

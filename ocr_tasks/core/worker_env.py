@@ -20,6 +20,9 @@ WORKER_DASK_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
 }
+# What one OCR worker process may hold before its nanny restarts it (a worker peaks near
+# 1.2 GB on 200-dpi pages; the margin is for large scans and PDF renders).
+WORKER_MEMORY_LIMIT = "6GiB"
 
 
 def dask_env_name(key: str) -> str:
