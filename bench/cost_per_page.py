@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overhead-pairs", type=int, default=0,
                     help="after the rounds, alternate the engine loop and a one-worker flow "
                     "this many times on 32 generated pages (drift-proof flow overhead)")
+    ap.add_argument("--scaling-pairs", type=int, default=0,
+                    help="after the rounds, alternate the one-worker and the two-worker flow "
+                    "this many times on the generated set, each on a standing cluster of its "
+                    "own (drift-proof scaling)")
     ap.add_argument("--device", default="auto",
                     help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                       dpis=args.dpi, chunk_pages=args.chunk_pages,
                       flow_batch_pages=args.flow_batch_pages,
                       flow_matched_cores=args.flow_cores == "matched",
-                      overhead_pairs=args.overhead_pairs,
+                      overhead_pairs=args.overhead_pairs, scaling_pairs=args.scaling_pairs,
                       engine=EngineSettings(device=args.device))
     started = time.strftime("%Y%m%dT%H%M%S")
     result = run_benchmark(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))

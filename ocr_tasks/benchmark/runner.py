@@ -11,6 +11,13 @@ the next here, as much as the overhead): the engine loop and a one-worker flow a
 one generated 200-dpi set, both on the same CPU, the flows on one standing worker as in
 production; each pair gives a ratio (:func:`overhead_pair`); the comparisons take their
 median over the warm worker's pairs and report the first (cold) pair beside it.
+
+With ``scaling_pairs``, the scaling from one worker to two is measured the same way: the
+one-worker and the two-worker flow alternate on the whole generated set, each on its own
+standing cluster (one CPU, two CPUs) warmed by a small run first; each pair gives a ratio
+(:func:`scaling_pair`) and the comparisons take the median. The single flows of the rounds
+start their own clusters, so each of them also pays a cluster start and the engine loads in
+its few minutes; their one ratio moves with the host from run to run (1.66x-1.97x here).
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class BenchConfig:
     flow_matched_cores: bool = True  # each flow on as many CPUs as it has workers
     overhead_pairs: int = 0  # engine-loop / one-worker-flow pairs after the rounds
     overhead_pages: int = 32  # pages of their set: one canary at the production rate
+    scaling_pairs: int = 0  # one-worker / two-worker flow pairs on standing clusters
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -166,6 +174,11 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
             pairs = overhead_pairs(cfg.work, cfg.overhead_pairs, cfg.engine,
                                    pages=cfg.overhead_pages, seed=cfg.seed, log=log)
             extra["flow_overhead_pairs"] = pairs
+        if cfg.scaling_pairs and "synth" in sets:
+            extra["flow_scaling_pairs"] = scaling_pairs(
+                cfg.work, synth_dir, cfg.scaling_pairs,
+                batch_pages=cfg.flow_batch_pages or flow_batch_pages(cfg.pages), seed=cfg.seed,
+                log=log)
     finally:
         for system in engines.values():
             system.close()
@@ -174,6 +187,7 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
             for (name, set_name), run in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
     compared = comparisons(rows)
     compared.update(overhead_medians(extra.get("flow_overhead_pairs", [])))
+    compared.update(scaling_medians(extra.get("flow_scaling_pairs", [])))
     return {"rows": rows, "comparisons": compared, **extra}
 
 
@@ -255,6 +269,65 @@ def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: i
     return out
 
 
+def scaling_pair(one: Run, two: Run) -> dict[str, float]:
+    """One pair's figures, the two-worker flow against the one-worker flow on the same
+    pages: ``command`` (pages/s of the whole commands), ``batches`` (inside the batches,
+    :func:`in_batches_ratio`) and each run's worker seconds per page inside its batches (two
+    workers that slow each other down show it there)."""
+    one_s, two_s = (float(r.extra["batch_seconds"]) / max(1, r.pages) for r in (one, two))
+    return {
+        "pages_per_s_1": round(one.pages / one.wall_s, 4),
+        "pages_per_s_2": round(two.pages / two.wall_s, 4),
+        "command": round(two.pages / two.wall_s / (one.pages / one.wall_s), 3),
+        "batches": in_batches_ratio(one_s, two_s),
+        "worker_s_per_page_1": round(one_s, 4),
+        "worker_s_per_page_2": round(two_s, 4),
+    }
+
+
+def scaling_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The comparisons' view of the scaling pairs: the median of each ratio."""
+    if not pairs:
+        return {}
+    return {"flow_2_vs_1_scaling_pairs": len(pairs),
+            **{f"flow_2_vs_1_workers_median_{key}": round(
+                statistics.median(p[key] for p in pairs), 3) for key in ("command", "batches")}}
+
+
+def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, seed: int = 0,
+                  log: Any = print) -> list[dict[str, Any]]:
+    """The one-worker flow against the two-worker flow on the set in ``folder``, ``pairs``
+    times in alternating order, each on a standing cluster of its own (one worker on one
+    CPU, two on two, ``flow_cores``) that a small run of 4 generated pages warmed first
+    (engine load, first compilations), as production's standing cluster serves run after
+    run; the flows report to one standing Prefect server."""
+    warm = work / f"synth-4-seed{seed}-dpi200"
+    make_synth_set(warm, 4, seed, (200,))
+    cpus = {n: flow_cores(n, True) for n in (1, 2)}
+    out: list[dict[str, Any]] = []
+    with (standing_prefect_server(work / "prefect-home") as server,
+          standing_dask_cluster(cpus[1], server.env, work / "prefect-home") as one,
+          standing_dask_cluster(cpus[2], server.env, work / "prefect-home",
+                                workers=2) as two):
+        address = {1: one, 2: two}
+
+        def flow(workers: int, source: Path = folder, batch: int = batch_pages) -> Run:
+            lake = work / f"lake-flow-scaling-{workers}"
+            shutil.rmtree(lake, ignore_errors=True)
+            return run_flow(source, lake, workers, batch_pages=batch, env=server.env,
+                            cpus=cpus[workers], dask_address=address[workers])
+
+        for workers in (1, 2):  # batches of 2 pages: each of the two workers gets one
+            flow(workers, warm, 2)
+        for i in range(pairs):
+            order = (1, 2) if i % 2 == 0 else (2, 1)  # a steady drift falls on both alike
+            runs = {workers: flow(workers) for workers in order}
+            out.append(scaling_pair(runs[1], runs[2]))
+            log(f"scaling pair {i + 1}/{pairs}: " + ", ".join(
+                f"{k} {v}" for k, v in out[-1].items()))
+    return out
+
+
 def _first_page(doc: BenchDoc) -> BenchDoc:
     return replace(doc, truths=doc.truths[:1])
 
@@ -294,8 +367,8 @@ def comparisons(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if one.get("batch_seconds") and two.get("batch_seconds"):
             # the batches alone (each worker's seconds per page), without the command's start
             # and end, which a backfill of millions of pages pays once
-            out["flow_2_vs_1_workers_in_batches"] = round(
-                2 * one["batch_seconds"] / one["pages"] / (two["batch_seconds"] / two["pages"]), 3)
+            out["flow_2_vs_1_workers_in_batches"] = in_batches_ratio(
+                one["batch_seconds"] / one["pages"], two["batch_seconds"] / two["pages"])
     eng = by.get(("engine", "synth"))
     if one and eng and eng["pages_per_s"] and one["pages_per_s"]:
         # what a worker does besides orchestration: rasterize, OCR, write the rows
@@ -315,6 +388,13 @@ def comparisons(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             out["flow_1_overhead_in_batches_wall"] = round(
                 in_batches * eng["pages_per_s"] - 1, 3)
     return out
+
+
+def in_batches_ratio(one_s_per_page: float, two_s_per_page: float) -> float:
+    """Two workers' pages/s over one's inside the batches, from each run's batch seconds
+    per page (summed over its workers): both workers busy from the first batch to the last,
+    as in a backfill of millions of pages, which pays the command's start and end once."""
+    return round(2 * one_s_per_page / two_s_per_page, 3)
 
 
 def _delta(a: float | None, b: float | None) -> float | None:

@@ -346,10 +346,12 @@ def standing_prefect_server(home: Path, timeout_s: float = 120.0) -> Iterator[Pr
 
 @contextlib.contextmanager
 def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
-                          log_dir: Path, timeout_s: float = 120.0) -> Iterator[str]:
-    """``dask scheduler`` and one single-threaded ``dask worker`` on loopback, both on
-    ``cpus`` and with a worker's environment (``core.worker_env``) plus ``env`` (the Prefect
-    API its task runs report to), until exit; yields the scheduler's address.
+                          log_dir: Path, timeout_s: float = 120.0, *,
+                          workers: int = 1) -> Iterator[str]:
+    """``dask scheduler`` and ``workers`` single-threaded worker processes (one ``dask
+    worker`` command) on loopback, all on ``cpus`` and with a worker's environment
+    (``core.worker_env``) plus ``env`` (the Prefect API their task runs report to), until
+    exit; yields the scheduler's address.
 
     Production runs its flows on such a standing cluster (``--dask-address``): a worker loads
     its engine and compiles its page shapes once, then serves batch after batch and run after
@@ -368,17 +370,17 @@ def standing_dask_cluster(cpus: Sequence[int] | None, env: dict[str, str],
         "scheduler": ["scheduler", "--host", "127.0.0.1", "--port", str(port),
                       "--no-dashboard"],
         "worker": ["worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers",
-                   "1", "--no-dashboard", "--memory-limit", WORKER_MEMORY_LIMIT],
+                   str(workers), "--no-dashboard", "--memory-limit", WORKER_MEMORY_LIMIT],
     }
     try:
         for name, args in commands.items():
-            with (log_dir / f"bench-dask-{name}.log").open("ab") as log:
+            with (log_dir / f"bench-dask-{name}-{port}.log").open("ab") as log:
                 procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args],
                                               env=child_env, stdout=log,
                                               stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL, preexec_fn=pin))
         with Client(address, timeout=f"{timeout_s}s") as client:
-            client.wait_for_workers(1, timeout=timeout_s)
+            client.wait_for_workers(workers, timeout=timeout_s)
         yield address
     finally:
         for proc in reversed(procs):  # the worker first: it leaves the scheduler cleanly

@@ -31,4 +31,22 @@ def test_standing_cluster_workers_get_the_worker_environment_and_the_cpus(
         with Client(address, timeout="30s") as client:
             (view,) = client.run(worker_view).values()
     assert view == {"omp": "1", "api": api, "tick": "1s", "sampler": False, "cpus": cpus}
-    assert (tmp_path / "bench-dask-worker.log").is_file()
+    assert len(list(tmp_path.glob("bench-dask-worker-*.log"))) == 1
+
+
+def test_standing_cluster_starts_as_many_workers_as_asked_on_the_cpus_given(
+        tmp_path: Path) -> None:
+    from distributed import Client
+
+    from ocr_tasks.benchmark.systems import standing_dask_cluster
+
+    def worker_view() -> tuple[str | None, list[int]]:
+        return os.environ.get("OMP_NUM_THREADS"), sorted(os.sched_getaffinity(0))
+
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    with standing_dask_cluster(cpus, {}, tmp_path, workers=2) as address:
+        with Client(address, timeout="30s") as client:
+            views = list(client.run(worker_view).values())
+            threads = sorted(client.nthreads().values())
+    assert views == [("1", cpus), ("1", cpus)]
+    assert threads == [1, 1]  # two single-threaded worker processes, not one with two threads

@@ -227,6 +227,28 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
 
 
+def test_scaling_pairs_compare_two_workers_with_one_on_the_same_pages() -> None:
+    from ocr_tasks.benchmark.runner import scaling_medians, scaling_pair
+    from ocr_tasks.benchmark.systems import Run
+
+    def flow(wall_s: float, batch_s: float) -> Run:  # 100 pages
+        return Run(pages=100, wall_s=wall_s, extra={"batch_seconds": batch_s})
+
+    # one worker: 190 s in its batches (1.9 s a page); two: 105 s each, 2.1 s a page
+    pair = scaling_pair(flow(200.0, 190.0), flow(110.0, 210.0))
+    assert pair == pytest.approx({"pages_per_s_1": 0.5, "pages_per_s_2": 0.9091,
+                                  "command": 1.818, "batches": 1.81,
+                                  "worker_s_per_page_1": 1.9, "worker_s_per_page_2": 2.1})
+    # the host slowed down by a fifth during the second pair: its ratios stay near the first
+    pairs = [pair, scaling_pair(flow(240.0, 228.0), flow(132.0, 252.0)),
+             scaling_pair(flow(200.0, 190.0), flow(150.0, 280.0))]
+    medians = scaling_medians(pairs)
+    assert medians["flow_2_vs_1_scaling_pairs"] == 3
+    assert medians["flow_2_vs_1_workers_median_command"] == pytest.approx(1.818)
+    assert medians["flow_2_vs_1_workers_median_batches"] == pytest.approx(1.81)
+    assert scaling_medians([]) == {}
+
+
 def test_flow_overhead_pairs_compare_each_flow_with_the_loop_beside_it() -> None:
     from ocr_tasks.benchmark.runner import overhead_medians, overhead_pair
     from ocr_tasks.benchmark.systems import PageResult, Run
