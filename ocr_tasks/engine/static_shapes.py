@@ -20,44 +20,65 @@ stream of pages all of different sizes pays at most ``capacity`` compilations pe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 Shape = tuple[int, ...]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Kept(Generic[T]):
+    compiled: T
+    last_used: int  # the call that last asked for it
 
 
 class StaticShapes(Generic[T]):
     """Compilations of one network per input shape, made by ``compile`` when a shape first
-    comes and there is room; :meth:`get` returns None where the any-size model should run."""
+    comes and there is room; :meth:`get` returns None where the any-size model should run.
+
+    A shape whose compilation fails (the runtime may refuse a size or run out of memory)
+    runs on the any-size model from then on: the page is not lost for a speed-up, and the
+    failure is logged once, not paid again on every page of that size."""
 
     def __init__(self, compile: Callable[[Shape], T], capacity: int, idle_calls: int = 64):
         self._compile = compile
         self.capacity, self.idle_calls = capacity, idle_calls
-        self._compiled: dict[Shape, T] = {}
-        self._last_used: dict[Shape, int] = {}
+        self._kept: dict[Shape, _Kept[T]] = {}
+        self.failed: set[Shape] = set()
         self._calls = 0
         self.compilations = 0
 
     @property
     def shapes(self) -> list[Shape]:
         """The shapes compiled now, oldest first."""
-        return list(self._compiled)
+        return list(self._kept)
 
     def get(self, shape: Shape) -> T | None:
         """The compilation for ``shape``, made now if there is room or a shape idle for
-        ``idle_calls`` calls to replace; None: every kept shape is in use, run the any-size
-        model."""
+        ``idle_calls`` calls to replace; None: every kept shape is in use or this one failed
+        to compile, run the any-size model."""
         self._calls += 1
-        if shape not in self._compiled:
-            if self.capacity <= 0:
+        kept = self._kept.get(shape)
+        if kept is None:
+            if self.capacity <= 0 or shape in self.failed:
                 return None
-            if len(self._compiled) >= self.capacity:
-                stalest = min(self._last_used, key=self._last_used.__getitem__)
-                if self._calls - self._last_used[stalest] < self.idle_calls:
+            if len(self._kept) >= self.capacity:
+                stalest = min(self._kept, key=lambda s: self._kept[s].last_used)
+                if self._calls - self._kept[stalest].last_used < self.idle_calls:
                     return None
-                del self._compiled[stalest], self._last_used[stalest]
-            self._compiled[shape] = self._compile(shape)
+                del self._kept[stalest]
+            try:
+                compiled = self._compile(shape)
+            except (RuntimeError, MemoryError) as exc:  # OpenVINO raises RuntimeError kinds
+                self.failed.add(shape)
+                log.warning("cannot compile the input shape %s (%s); it runs on the any-size "
+                            "model", shape, exc)
+                return None
+            kept = self._kept[shape] = _Kept(compiled, self._calls)
             self.compilations += 1
-        self._last_used[shape] = self._calls
-        return self._compiled[shape]
+        kept.last_used = self._calls
+        return kept.compiled

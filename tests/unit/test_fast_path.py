@@ -82,6 +82,24 @@ def test_fixed_shape_compilations_are_kept_for_the_shapes_in_use() -> None:
     assert StaticShapes(compile, capacity=0).get(a) is None
 
 
+def test_a_shape_that_fails_to_compile_runs_on_the_any_size_model_without_retrying() -> None:
+    made: list[tuple[int, ...]] = []
+    big = (1, 3, 4096, 4096)
+
+    def compile(shape: tuple[int, ...]) -> str:
+        made.append(shape)
+        if shape == big:
+            raise RuntimeError("cannot allocate memory for the compiled network")
+        return f"model{shape}"
+
+    shapes = StaticShapes(compile, capacity=2)
+    assert shapes.get(big) is None and shapes.get(big) is None
+    assert made == [big] and shapes.failed == {big}  # tried once, not on every page
+    small = (1, 3, 32, 32)
+    assert shapes.get(small) == f"model{small}"  # its slot was not taken by the failure
+    assert shapes.shapes == [small] and shapes.compilations == 1
+
+
 def test_openvino_fixed_shape_detector_agrees_with_the_any_size_model() -> None:
     paths = backends.exported_onnx_paths("latin")
     fixed = backends.OpenVinoBackend(paths, static_shapes=1)
