@@ -17,7 +17,7 @@ one-worker and the two-worker flow alternate on the whole generated set, each on
 standing cluster (one CPU, two CPUs) warmed by a small run first; each pair gives a ratio
 (:func:`scaling_pair`) and the comparisons take the median. The single flows of the rounds
 start their own clusters, so each of them also pays a cluster start and the engine loads in
-its few minutes; their one ratio moves with the host from run to run (1.66x-1.97x here).
+its few minutes; their one ratio moves with the host from run to run (1.66x-2.01x here).
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, see
             return run_flow(source, lake, workers, batch_pages=batch, env=server.env,
                             cpus=cpus[workers], dask_address=address[workers])
 
-        for workers in (1, 2):  # batches of 2 pages: each of the two workers gets one
+        for workers in (1, 2):  # batches of 2 pages, so that each of two workers may get one
             flow(workers, warm, 2)
         for i in range(pairs):
             order = (1, 2) if i % 2 == 0 else (2, 1)  # a steady drift falls on both alike
