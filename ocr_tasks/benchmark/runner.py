@@ -219,9 +219,7 @@ def overhead_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if warm:
         out["flow_1_overhead_pairs"] = len(warm)
-        for key in ("command", "batches"):
-            out[f"flow_1_overhead_median_{key}"] = round(statistics.median(p[key] for p in warm),
-                                                         3)
+        out.update(_medians(warm, ("command", "batches"), "flow_1_overhead_median_"))
         out["flow_1_fixed_s_median"] = round(statistics.median(p["fixed_s"] for p in warm), 2)
     for p in pairs:
         if p.get("cold"):
@@ -290,8 +288,13 @@ def scaling_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not pairs:
         return {}
     return {"flow_2_vs_1_scaling_pairs": len(pairs),
-            **{f"flow_2_vs_1_workers_median_{key}": round(
-                statistics.median(p[key] for p in pairs), 3) for key in ("command", "batches")}}
+            **_medians(pairs, ("command", "batches"), "flow_2_vs_1_workers_median_")}
+
+
+def _medians(pairs: Sequence[dict[str, Any]], keys: Sequence[str], prefix: str
+             ) -> dict[str, float]:
+    """``prefix + key``: the median of ``key`` over the pairs, to 3 places."""
+    return {prefix + key: round(statistics.median(p[key] for p in pairs), 3) for key in keys}
 
 
 def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, seed: int = 0,
