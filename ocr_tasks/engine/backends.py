@@ -31,6 +31,9 @@ class InferenceBackend(ABC):
 
     name: str = ""
     rec_batch_size: int = 32
+    # compiles kernels for each input shape: recognizer widths come from a fixed ladder
+    # (``postprocess.rec_padded_width``) so the compiled shapes are reused
+    rec_width_ladder: bool = False
 
     @abstractmethod
     def _run(self, kind: str, batch: np.ndarray) -> np.ndarray:
@@ -85,10 +88,12 @@ class OnnxBackend(InferenceBackend):
 
 # CPU flags under which OpenVINO runs bf16 natively (AVX512-BF16, AMX); elsewhere it emulates.
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-# Kernels OpenVINO keeps per input shape (default 5000): recognizer batches come in hundreds
-# of widths, so the cache grows over a worker's life. Measured on six 200-dpi A4 pages: 50
-# entries -108 MB peak RSS (1303 -> 1195 MB) at the same CPU time per page.
-OPENVINO_SHAPE_CACHE = 50
+# Kernels OpenVINO keeps per input shape and network (default 5000). Recognizer widths come
+# from a ladder of ~45 (``postprocess.REC_WIDTH_LADDER``) in batches of 1-4 crops, so 256
+# holds every recognizer shape a worker meets, which a cache of 50 did not: on an AMX Xeon a
+# shape compiled again cost ~37 ms per call. Without the ladder, hundreds of widths grew the
+# cache over a worker's life (measured on six 200-dpi A4 pages: 5000 entries +108 MB).
+OPENVINO_SHAPE_CACHE = 256
 
 
 @cache
@@ -136,6 +141,7 @@ class OpenVinoBackend(InferenceBackend):
     ``EngineSettings.openvino_static_shapes`` owns the default)."""
 
     name = "openvino"
+    rec_width_ladder = True
 
     def __init__(self, paths: dict[str, Path], threads: int = 1, rec_batch_size: int = 32,
                  precision: str = "auto", *, static_shapes: int):

@@ -256,13 +256,15 @@ class OcrEngine:
         return flagged
 
     def _recognize(self, images: Sequence[np.ndarray]) -> list[tuple[post.Decoded, float]]:
-        """Decoded text and crop pixels per time step, batching crops of similar width."""
+        """Decoded text and crop pixels per time step, batching crops of similar width
+        (padded to the ladder's widths where the backend compiles per shape)."""
         order = sorted(range(len(images)), key=lambda i: post.rec_width(images[i]))
         results: list[tuple[post.Decoded, float]] = [(post.Decoded("", (), ()), 1.0)] * len(images)
         size = self.backend.rec_batch_size
         for start in range(0, len(order), size):
             idx = order[start : start + size]
-            batch, used = post.rec_batch([images[i] for i in idx])
+            batch, used = post.rec_batch([images[i] for i in idx],
+                                         laddered=self.backend.rec_width_ladder)
             probs = self.backend.rec(batch)
             for i, prob, width in zip(idx, probs, used, strict=True):
                 steps = int(np.ceil(width / post.REC_STRIDE))

@@ -123,6 +123,31 @@ def test_openvino_engine_reads_words(openvino_engine: OcrEngine) -> None:
     assert_reads(page, truth)
 
 
+def test_openvino_recognizer_sees_only_ladder_widths_and_reads_the_same() -> None:
+    """OpenVINO compiles kernels per input shape: its recognizer batches are padded to the
+    ladder's widths, and the padding changes no text against onnxruntime's tight batches."""
+    ov = get_engine(EngineSettings(backend="openvino", threads=1))
+    onnx = get_engine(EngineSettings(backend="onnx", threads=1))
+    assert ov.backend.rec_width_ladder and not onnx.backend.rec_width_ladder
+    image, _ = render()
+    seen: list[int] = []
+    run = ov.backend._run
+
+    def recorded(kind: str, batch: np.ndarray) -> np.ndarray:
+        if kind == "rec":
+            seen.append(batch.shape[3])
+        return run(kind, batch)
+
+    ov.backend._run = recorded  # type: ignore[method-assign]
+    try:
+        (a,) = ov.recognize_pages([PageImage(image, index=0, dpi=200)])
+    finally:
+        del ov.backend._run
+    (b,) = onnx.recognize_pages([PageImage(image, index=0, dpi=200)])
+    assert seen and set(seen) <= set(post.REC_WIDTH_LADDER)
+    assert [line.text for line in a.lines] == [line.text for line in b.lines] == LINES
+
+
 def test_detection_scale_keeps_boxes_in_the_page_frame() -> None:
     """Detected on a 0.6 copy, the quads still frame the words of the full page."""
     image, truth = render()

@@ -98,6 +98,28 @@ def test_rec_batch_keeps_aspect_and_pads_gray() -> None:
     assert batch[0, :, :, :96].min() == -1.0 and batch[0, :, :, 96:].max() == 0.0
 
 
+def test_rec_widths_come_from_a_short_ladder_with_little_padding() -> None:
+    ladder = post.REC_WIDTH_LADDER
+    assert len(ladder) < 50 and list(ladder) == sorted(set(ladder))
+    assert all(w % post.REC_STRIDE == 0 for w in ladder)
+    for width in range(post.REC_STRIDE, ladder[-1] + 1, post.REC_STRIDE):
+        padded = post.rec_padded_width(width)
+        assert padded in ladder and padded >= width
+        assert padded - width <= max(24, 0.14 * width)  # 32 px at least, then ~10 %
+    beyond = ladder[-1] + 1
+    assert post.rec_padded_width(beyond) % post.REC_WIDTH_BEYOND == 0
+    assert post.rec_padded_width(beyond) >= beyond
+
+
+def test_laddered_rec_batch_pads_to_the_ladder_and_keeps_each_crop() -> None:
+    crops = [np.zeros((24, 48, 3), np.uint8), np.zeros((48, 200, 3), np.uint8)]
+    tight, widths = post.rec_batch(crops)
+    padded, same = post.rec_batch(crops, laddered=True)
+    assert same == widths and padded.shape == (2, 3, 48, post.rec_padded_width(200)) != tight.shape
+    np.testing.assert_array_equal(padded[:, :, :, :200], tight)
+    assert padded[:, :, :, 200:].max() == 0.0  # mid gray, as the batch's own padding
+
+
 def test_reading_order_rows_top_to_bottom_left_to_right() -> None:
     boxes = [(300, 52, 400, 70), (10, 10, 100, 30), (10, 50, 100, 70), (150, 12, 250, 29)]
     assert post.reading_order(boxes) == [1, 3, 2, 0]
