@@ -25,13 +25,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ocr_tasks.core.concurrency import parallel_map
@@ -45,6 +46,7 @@ CHECKPOINTS = "_checkpoints"
 LOG_FORMAT = 1
 LOG_FORMAT_MARKER = "_maintenance/log-format.json"  # written on a lake's first snapshot
 DEFAULT_MARGIN_S = 3600.0
+CLOCK_SKEW = timedelta(hours=1)  # how far a worker's clock may lag the host that starts runs
 
 COMMIT_COLUMNS = pa.schema([
     ("batch_id", pa.string()), ("run_id", pa.string()), ("ingest_date", pa.string()),
@@ -143,13 +145,19 @@ class Snapshot:
         """The batches committed after the checkpoint (compactions applied)."""
         return list(self.records(tail_only=True))
 
-    def records(self, *, tail_only: bool = False) -> Iterator[CommitRecord]:
+    def records(self, *, tail_only: bool = False,
+                runs: Collection[str] | None = None) -> Iterator[CommitRecord]:
         """Every committed batch once (its latest record), with compactions applied; the
-        checkpoint is streamed in row groups, so memory holds the tail, not the history."""
+        checkpoint is streamed in row groups, so memory holds the tail, not the history.
+        ``runs``: only the batches of these runs (only the checkpoint's rows of them are
+        decoded)."""
         latest: dict[str, CommitRecord] = {}
         moved: dict[str, dict[str, TableFile]] = {}
+        wanted = None if runs is None else pa.array(sorted(set(runs)), pa.string())
         for entry in self.tail:
             if isinstance(entry, CommitRecord):
+                if runs is not None and entry.run_id not in runs:
+                    continue
                 latest[entry.batch_id] = entry
                 moved.pop(entry.batch_id, None)
             else:
@@ -163,6 +171,8 @@ class Snapshot:
         if self.checkpoint is not None and not tail_only:
             parquet = pq.ParquetFile(io.BytesIO(self.store.get(self.checkpoint.commits)))
             for batch in parquet.iter_batches(batch_size=10_000):
+                if wanted is not None:
+                    batch = batch.filter(pc.is_in(batch["run_id"], wanted))
                 for row in batch.to_pylist():
                     if row["batch_id"] not in latest:
                         yield apply(_row_record(row))
@@ -269,6 +279,12 @@ class CommitLog:
         return Snapshot(self.store, checkpoint, tail)
 
     # ------------------------------------------------------------------------ checkpoint
+
+    def covered_before(self, snapshot: Snapshot, when: datetime) -> bool:
+        """Whether ``snapshot``'s checkpoint may hold batches committed at or after ``when``
+        (less :data:`CLOCK_SKEW`, hosts' clocks differ): if not, they are all in its tail."""
+        cp = snapshot.checkpoint
+        return cp is not None and entry_key(when - CLOCK_SKEW, "") < cp.cutoff
 
     def cutoff_now(self) -> str:
         """The cutoff a checkpoint taken now may use."""

@@ -189,6 +189,32 @@ class Lake:
         """Every committed batch's record (latest version, compactions applied)."""
         return list(self.snapshot().records())
 
+    def run_commits(self, run_ids: Iterable[str], since: datetime | None = None
+                    ) -> list[CommitRecord]:
+        """The committed batches of these runs. ``since`` (the earliest of their starts)
+        keeps the checkpoint unread when the runs began after it: recent runs cost what
+        they committed, not the lake's history."""
+        snapshot = self.snapshot()
+        tail_only = since is not None and not self.log.covered_before(snapshot, since)
+        return list(snapshot.records(tail_only=tail_only, runs=set(run_ids)))
+
+    def recent_runs(self, last: int) -> list[dict[str, Any]]:
+        """The ``last`` runs by start time, oldest first. Run files are partitioned by the
+        day their run started, so only the newest days' files that hold them are read."""
+        if last <= 0:
+            return []
+        days: dict[str, list[str]] = {}
+        for key in self.committed_files("runs"):
+            days.setdefault(partition_of(key), []).append(key)
+        columns = list(schema("runs").names)
+        rows: list[dict[str, Any]] = []
+        for day in sorted(days, reverse=True):
+            for part in parallel_map(lambda k: self._read_file("runs", k, columns), days[day]):
+                rows.extend(part.select(columns).to_pylist())
+            if len(rows) >= last:
+                break
+        return sorted(rows, key=lambda r: (r["started_at"] is None, r["started_at"]))[-last:]
+
     def committed_files(self, name: str, snapshot: Snapshot | None = None) -> list[str]:
         """Keys of the committed files of a table (each once; for ``runs``, every run file)."""
         if name == "runs":

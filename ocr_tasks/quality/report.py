@@ -113,11 +113,12 @@ class RunQuality:
 def run_history(lake: Lake, last: int) -> list[RunQuality]:
     """The last ``last`` runs, oldest first, with CER by source and by scope (audits
     returned since the run count for it too)."""
-    runs = sorted(lake.read_table("runs").to_pylist(), key=lambda r: r["started_at"])[-last:]
+    runs = lake.recent_runs(last)
     batches: dict[str, list[str]] = {r["run_id"]: [] for r in runs}
-    for record in lake.commits():
-        if record.run_id in batches:
-            batches[record.run_id].append(record.batch_id)
+    starts = [r["started_at"] for r in runs]
+    since = None if not starts or None in starts else min(starts)
+    for record in lake.run_commits(batches, since):
+        batches[record.run_id].append(record.batch_id)
     history = []
     for run in runs:
         samples = read_samples(lake, batches[run["run_id"]])
