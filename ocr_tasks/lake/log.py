@@ -169,13 +169,15 @@ class Snapshot:
             return replace(record, tables={**record.tables, **changes}) if changes else record
 
         if self.checkpoint is not None and not tail_only:
-            parquet = pq.ParquetFile(io.BytesIO(self.store.get(self.checkpoint.commits)))
-            for batch in parquet.iter_batches(batch_size=10_000):
-                if wanted is not None:
-                    batch = batch.filter(pc.is_in(batch["run_id"], wanted))
-                for row in batch.to_pylist():
-                    if row["batch_id"] not in latest:
-                        yield apply(_row_record(row))
+            # an S3 object is spooled to a temp file: the history is never held in memory
+            with (self.store.local_path(self.checkpoint.commits) as path,
+                  pq.ParquetFile(path) as parquet):
+                for batch in parquet.iter_batches(batch_size=10_000):
+                    if wanted is not None:
+                        batch = batch.filter(pc.is_in(batch["run_id"], wanted))
+                    for row in batch.to_pylist():
+                        if row["batch_id"] not in latest:
+                            yield apply(_row_record(row))
         for record in latest.values():
             yield apply(record)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,15 +76,20 @@ def test_checkpoint_bounds_what_a_run_start_reads(lake: Lake) -> None:
 
 
 def reads(lake: Lake) -> list[str]:
-    """Keys the lake's store is asked for from now on."""
+    """Keys the lake's store is asked for from now on (whole or as a local file)."""
     got: list[str] = []
-    get = lake.store.get
+    get, local_path = lake.store.get, lake.store.local_path
 
     def recorded(key: str) -> bytes:
         got.append(key)
         return get(key)
 
+    def recorded_path(key: str) -> Any:
+        got.append(key)
+        return local_path(key)
+
     lake.store.get = recorded  # type: ignore[method-assign]
+    lake.store.local_path = recorded_path  # type: ignore[method-assign]
     return got
 
 
@@ -100,6 +106,20 @@ def test_recent_runs_read_only_the_newest_days(lake: Lake) -> None:
     assert not any("ingest_date=2026-03-01" in key for key in got)
     assert [r["run_id"] for r in lake.recent_runs(10)] == sorted(starts)
     assert lake.recent_runs(0) == []
+
+
+def test_checkpointed_records_read_from_s3(s3_endpoint: Any) -> None:
+    """On S3 the checkpoint's records come through a spooled temp file, all of them once."""
+    lake = Lake.open(f"s3://{s3_endpoint.make_bucket()}/lake", s3_endpoint.settings())
+    lake.log.margin_s = 0.0
+    fill(lake, 3, run_id="run-old")
+    assert checkpoint(lake) is not None
+    fill(lake, 1, start=3, run_id="run-new")
+    assert sorted(r.batch_id for r in lake.commits()) == [
+        "rrunnew-b0003", "rrunold-b0000", "rrunold-b0001", "rrunold-b0002"]
+    assert len(lake.run_commits(["run-old"])) == 3
+    keys = page_keys(lake)
+    assert len(keys) == len(set(keys)) == 12
 
 
 def test_batches_of_recent_runs_leave_the_checkpoint_unread(lake: Lake) -> None:
