@@ -198,20 +198,17 @@ def rec_padded_width(width: int) -> int:
 
 
 def rec_batch(
-    crops: Sequence[np.ndarray], width: int | None = None, *, laddered: bool = False
+    crops: Sequence[np.ndarray], *, laddered: bool = False
 ) -> tuple[np.ndarray, list[int]]:
-    """Resize crops to height 48 keeping aspect, pad right to a common width (0 = mid gray,
-    as in training): ``width``, else the widest crop's, raised to the next ladder width when
-    ``laddered`` (:func:`rec_padded_width`). Returns the batch and each crop's resized width."""
+    """Resize crops to height 48 keeping aspect, pad right to the widest crop's width (0 =
+    mid gray, as in training), raised to the next ladder width when ``laddered``
+    (:func:`rec_padded_width`). Returns the batch and each crop's resized width."""
     widths = [rec_width(c) for c in crops]
-    total = width or max(widths)
-    if laddered:
-        total = rec_padded_width(total)
+    total = rec_padded_width(max(widths)) if laddered else max(widths)
     total = int(np.ceil(total / REC_STRIDE) * REC_STRIDE)
     batch = np.zeros((len(crops), 3, REC_HEIGHT, total), dtype=np.float32)
     used: list[int] = []
     for i, (crop, w) in enumerate(zip(crops, widths, strict=True)):
-        w = min(w, total)
         batch[i, :, :, :w] = normalize(
             cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
         )

@@ -141,6 +141,12 @@ class Snapshot:
     checkpoint: Checkpoint | None
     tail: list[Entry] = field(default_factory=list)
 
+    def checkpoint_may_hold(self, since: datetime) -> bool:
+        """Whether the checkpoint may hold batches committed at or after ``since`` (less
+        :data:`CLOCK_SKEW`: hosts' clocks differ); if not, they are all in the tail."""
+        cp = self.checkpoint
+        return cp is not None and entry_key(since - CLOCK_SKEW, "") < cp.cutoff
+
     def tail_records(self) -> list[CommitRecord]:
         """The batches committed after the checkpoint (compactions applied)."""
         return list(self.records(tail_only=True))
@@ -281,12 +287,6 @@ class CommitLog:
         return Snapshot(self.store, checkpoint, tail)
 
     # ------------------------------------------------------------------------ checkpoint
-
-    def covered_before(self, snapshot: Snapshot, when: datetime) -> bool:
-        """Whether ``snapshot``'s checkpoint may hold batches committed at or after ``when``
-        (less :data:`CLOCK_SKEW`, hosts' clocks differ): if not, they are all in its tail."""
-        cp = snapshot.checkpoint
-        return cp is not None and entry_key(when - CLOCK_SKEW, "") < cp.cutoff
 
     def cutoff_now(self) -> str:
         """The cutoff a checkpoint taken now may use."""

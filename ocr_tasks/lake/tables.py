@@ -195,7 +195,7 @@ class Lake:
         keeps the checkpoint unread when the runs began after it: recent runs cost what
         they committed, not the lake's history."""
         snapshot = self.snapshot()
-        tail_only = since is not None and not self.log.covered_before(snapshot, since)
+        tail_only = since is not None and not snapshot.checkpoint_may_hold(since)
         return list(snapshot.records(tail_only=tail_only, runs=set(run_ids)))
 
     def recent_runs(self, last: int) -> list[dict[str, Any]]:
