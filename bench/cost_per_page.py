@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="after the rounds, alternate the one-worker and the two-worker flow "
                     "this many times on the generated set, each on a standing cluster of its "
                     "own (drift-proof scaling)")
+    ap.add_argument("--scaling-host-pages", type=int, default=32,
+                    help="with --scaling-pairs, plain engine loops (one process, then two at "
+                    "once) on this many of the pages between the flows: the host's own 2-core "
+                    "ceiling (0: none; default: %(default)s)")
     ap.add_argument("--device", default="auto",
                     help="engine device: auto, cpu, cuda, cuda:N (cuda: torch fp16)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"),
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                       flow_batch_pages=args.flow_batch_pages,
                       flow_matched_cores=args.flow_cores == "matched",
                       overhead_pairs=args.overhead_pairs, scaling_pairs=args.scaling_pairs,
+                      scaling_host_pages=args.scaling_host_pages,
                       engine=EngineSettings(device=args.device))
     started = time.strftime("%Y%m%dT%H%M%S")
     result = run_benchmark(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -6,18 +6,22 @@ in the host's load falls on all of them alike. The flows ingest the whole genera
 with each worker count, half way through the rounds.
 
 With ``overhead_pairs``, the flow's overhead is measured once more after the rounds so that
-the host's drift cancels out (it moves the same pages' time by 10-15 % from one minute to
-the next here, as much as the overhead): the engine loop and a one-worker flow alternate on
-one generated 200-dpi set, both on the same CPU, the flows on one standing worker as in
-production; each pair gives a ratio (:func:`overhead_pair`); the comparisons take their
-median over the warm worker's pairs and report the first (cold) pair beside it.
+the host's drift cancels out (it moves the same pages' time by 10-30 % within an hour here, as
+much as the overhead): the engine loop and a one-worker flow alternate on one generated
+200-dpi set, both on the same CPU, the flows on one standing worker as in production, each
+flow compared with the mean of the loops just before and after it (:func:`overhead_pair`);
+the comparisons take the median over the warm worker's pairs and report the first (cold)
+pair beside it.
 
 With ``scaling_pairs``, the scaling from one worker to two is measured the same way: the
 one-worker and the two-worker flow alternate on the whole generated set, each on its own
-standing cluster (one CPU, two CPUs) warmed by a small run first; each pair gives a ratio
-(:func:`scaling_pair`) and the comparisons take the median. The single flows of the rounds
-start their own clusters, so each of them also pays a cluster start and the engine loads in
-its few minutes; their one ratio moves with the host from run to run (1.66x-2.01x here).
+standing cluster (one CPU, two CPUs) warmed by a small run first, each two-worker flow
+against the mean of the one-worker flows on either side (:func:`scaling_pair`); the
+comparisons take the median. Between them, plain engine loops (one process, then two at
+once) measure what the host itself gives a second core on the same work, the ceiling the
+flow's ratio is read against. The single flows of the rounds start their own clusters, so
+each of them also pays a cluster start and the engine loads in its few minutes; their one
+ratio moves with the host from run to run (1.5x-2.0x here).
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class BenchConfig:
     overhead_pairs: int = 0  # engine-loop / one-worker-flow pairs after the rounds
     overhead_pages: int = 32  # pages of their set: one canary at the production rate
     scaling_pairs: int = 0  # one-worker / two-worker flow pairs on standing clusters
+    scaling_host_pages: int = 32  # pages of the plain loops measured beside them (0: none)
     engine: EngineSettings = field(default_factory=EngineSettings)
 
 
@@ -178,7 +183,7 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
             extra["flow_scaling_pairs"] = scaling_pairs(
                 cfg.work, synth_dir, cfg.scaling_pairs,
                 batch_pages=cfg.flow_batch_pages or flow_batch_pages(cfg.pages), seed=cfg.seed,
-                log=log)
+                host_pages=cfg.scaling_host_pages, engine=cfg.engine, log=log)
     finally:
         for system in engines.values():
             system.close()
@@ -191,14 +196,24 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
     return {"rows": rows, "comparisons": compared, **extra}
 
 
-def overhead_pair(loop: Run, flow: Run) -> dict[str, float]:
-    """One pair's figures, the flow against the engine loop (plus writing its rows, as a
-    batch does) on the same pages: ``command`` (the whole command's wall per page),
-    ``batches`` (inside the batches: read, OCR, canaries, quality, rows, commit) and
-    ``fixed_s`` (the command's seconds outside its batches, paid once per run whatever its
-    size)."""
-    write_s = sum(r.timings.get("write", 0.0) for r in loop.results)
-    per_page = (loop.wall_s + write_s) / max(1, loop.pages)
+def _bracketed(runs: Sequence[Run], per_page: Any) -> float:
+    """The mean of ``per_page(run)`` over the runs on either side of the measured one: a
+    drift of the host's speed that is steady across the three falls out."""
+    return statistics.fmean(per_page(r) for r in runs)
+
+
+def overhead_pair(loops: Sequence[Run], flow: Run) -> dict[str, float]:
+    """One pair's figures, the flow against the engine loops just before and just after it
+    (each plus writing its rows, as a batch does) on the same pages: ``command`` (the whole
+    command's wall per page), ``batches`` (inside the batches: read, OCR, canaries, quality,
+    rows, commit) and ``fixed_s`` (the command's seconds outside its batches, paid once per
+    run whatever its size)."""
+
+    def loop_s_per_page(loop: Run) -> float:
+        write_s = sum(r.timings.get("write", 0.0) for r in loop.results)
+        return (loop.wall_s + write_s) / max(1, loop.pages)
+
+    per_page = _bracketed(loops, loop_s_per_page)
     batches = float(flow.extra["batch_seconds"])
     pages = max(1, flow.pages)
     return {
@@ -230,12 +245,14 @@ def overhead_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: int = 32,
                    seed: int = 0, log: Any = print) -> list[dict[str, Any]]:
     """The engine loop against a one-worker flow on the same generated 200-dpi set, both on
-    the flow's one CPU, in alternating order: first on a fresh worker (the ``cold`` pair),
-    then ``pairs`` times on the same worker, as production's standing cluster serves run
-    after run (``standing_dask_cluster``); the flows report to one standing Prefect server
-    and run at the production batch size. The loop's engine (``settings``) is a process of
-    its own that has seen only this set, as the worker has: one that read other pages keeps
-    their detector shapes compiled (``engine.static_shapes``) and may run this set's on the
+    the flow's one CPU, as a chain loop, flow, loop, flow, ..., loop: each flow against the
+    mean of the loops on either side (the host's speed moves by 10-30 % within an hour
+    here). The first flow runs on a fresh worker (the ``cold`` pair), the next ``pairs`` on
+    the same worker, as production's standing cluster serves run after run
+    (``standing_dask_cluster``); the flows report to one standing Prefect server and run at
+    the production batch size. The loop's engine (``settings``) is a process of its own that
+    has seen only this set, as the worker has: one that read other pages keeps their
+    detector shapes compiled (``engine.static_shapes``) and may run this set's on the
     any-size model."""
     folder = work / f"synth-{pages}-seed{seed}-dpi200"
     make_synth_set(folder, pages, seed, (200,))
@@ -248,47 +265,62 @@ def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: i
           standing_dask_cluster(cpus, server.env, work / "prefect-home") as address):
         if cpus:
             engine.pin(cpus)
-
-        def flow() -> Run:
-            shutil.rmtree(lake, ignore_errors=True)
-            return run_flow(folder, lake, 1, batch_pages=PipelineSettings().batch_pages,
-                            env=server.env, cpus=cpus, dask_address=address)
-
+        loop = engine.run(docs)
         for i in range(pairs + 1):
-            if i % 2 == 0:  # the order alternates: a steady drift falls on both alike
-                loop = engine.run(docs)
-                flown = flow()
-            else:
-                flown = flow()
-                loop = engine.run(docs)
-            out.append({**overhead_pair(loop, flown), **({"cold": True} if i == 0 else {})})
+            shutil.rmtree(lake, ignore_errors=True)
+            flown = run_flow(folder, lake, 1, batch_pages=PipelineSettings().batch_pages,
+                             env=server.env, cpus=cpus, dask_address=address)
+            loop, before = engine.run(docs), loop
+            out.append({**overhead_pair((before, loop), flown),
+                        **({"cold": True} if i == 0 else {})})
             log(f"overhead pair {i}/{pairs}{' (cold worker)' if i == 0 else ''}: " + ", ".join(
                 f"{k} {v}" for k, v in out[-1].items() if k != "cold"))
     return out
 
 
-def scaling_pair(one: Run, two: Run) -> dict[str, float]:
-    """One pair's figures, the two-worker flow against the one-worker flow on the same
-    pages: ``command`` (pages/s of the whole commands), ``batches`` (inside the batches,
-    :func:`in_batches_ratio`) and each run's worker seconds per page inside its batches (two
-    workers that slow each other down show it there)."""
-    one_s, two_s = (float(r.extra["batch_seconds"]) / max(1, r.pages) for r in (one, two))
-    return {
-        "pages_per_s_1": round(one.pages / one.wall_s, 4),
+def scaling_pair(ones: Sequence[Run], two: Run,
+                 host: tuple[Sequence[Run], Sequence[Run]] | None = None) -> dict[str, float]:
+    """One pair's figures, the two-worker flow against the one-worker flows just before and
+    just after it on the same pages: ``command`` (pages/s of the whole commands),
+    ``batches`` (inside the batches, :func:`in_batches_ratio`) and each run's worker seconds
+    per page inside its batches (two workers that slow each other down show it there).
+
+    ``host``: engine loops without Prefect or Dask, (one process alone before and after,
+    two processes at once) measured between those flows. Their ratio (``host``) is what
+    this host gives a second process of the same work when both cores are busy; the flow's
+    ratio inside the batches over it (``share_of_host``) is what the orchestration keeps of
+    it."""
+    one_s = _bracketed(ones, lambda r: float(r.extra["batch_seconds"]) / max(1, r.pages))
+    two_s = float(two.extra["batch_seconds"]) / max(1, two.pages)
+    one_rate = _bracketed(ones, lambda r: r.pages / r.wall_s)
+    out = {
+        "pages_per_s_1": round(one_rate, 4),
         "pages_per_s_2": round(two.pages / two.wall_s, 4),
-        "command": round(two.pages / two.wall_s / (one.pages / one.wall_s), 3),
+        "command": round(two.pages / two.wall_s / one_rate, 3),
         "batches": in_batches_ratio(one_s, two_s),
         "worker_s_per_page_1": round(one_s, 4),
         "worker_s_per_page_2": round(two_s, 4),
     }
+    if host is not None:
+        alone, both = host
+        alone_s = _bracketed(alone, lambda r: r.wall_s / max(1, r.pages))
+        both_s = sum(r.wall_s for r in both) / max(1, sum(r.pages for r in both))
+        out["host"] = in_batches_ratio(alone_s, both_s)
+        out["loop_s_per_page_1"] = round(alone_s, 4)
+        out["loop_s_per_page_2"] = round(both_s, 4)
+        out["share_of_host"] = round(out["batches"] / out["host"], 3)
+    return out
 
 
 def scaling_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The comparisons' view of the scaling pairs: the median of each ratio."""
     if not pairs:
         return {}
-    return {"flow_2_vs_1_scaling_pairs": len(pairs),
-            **_medians(pairs, ("command", "batches"), "flow_2_vs_1_workers_median_")}
+    out = {"flow_2_vs_1_scaling_pairs": len(pairs),
+           **_medians(pairs, ("command", "batches"), "flow_2_vs_1_workers_median_")}
+    if all("host" in p for p in pairs):
+        out.update(_medians(pairs, ("host", "share_of_host"), "flow_2_vs_1_median_"))
+    return out
 
 
 def _medians(pairs: Sequence[dict[str, Any]], keys: Sequence[str], prefix: str
@@ -298,36 +330,67 @@ def _medians(pairs: Sequence[dict[str, Any]], keys: Sequence[str], prefix: str
 
 
 def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, seed: int = 0,
+                  host_pages: int = 32, engine: EngineSettings | None = None,
                   log: Any = print) -> list[dict[str, Any]]:
-    """The one-worker flow against the two-worker flow on the set in ``folder``, ``pairs``
-    times in alternating order, each on a standing cluster of its own (one worker on one
-    CPU, two on two, ``flow_cores``) that a small run of 4 generated pages warmed first
-    (engine load, first compilations), as production's standing cluster serves run after
-    run; the flows report to one standing Prefect server."""
+    """The one-worker flow against the two-worker flow on the set in ``folder``, as a chain
+    1, 2, 1, 2, ..., 1 (each two-worker flow against the mean of the one-worker flows on
+    either side), each on a standing cluster of its own (one worker on one CPU, two on two,
+    ``flow_cores``) that a small run of 4 generated pages warmed first (engine load, first
+    compilations), as production's standing cluster serves run after run; the flows report
+    to one standing Prefect server.
+
+    With ``host_pages``, the host's own ceiling is measured in the same chain: after each
+    flow, ``engine`` in plain loops over the first ``host_pages`` pages of the set, one
+    process on the one-worker flow's CPU after a one-worker flow, two processes at once on
+    the two-worker flow's CPUs after a two-worker flow (:func:`scaling_pair`)."""
     warm = work / f"synth-4-seed{seed}-dpi200"
     make_synth_set(warm, 4, seed, (200,))
     cpus = {n: flow_cores(n, True) for n in (1, 2)}
+    settings = engine or EngineSettings()
+    sample = chunks(synth_docs(folder, settings.dpi), host_pages)[0] if host_pages else []
+    plain: list[EngineSystem] = []
+    if sample and cpus[1] and cpus[2]:
+        plain = [EngineSystem(f"loop-{n}", settings, []) for n in (1, 2)]
+        for future in [system.submit(sample) for system in plain]:
+            future.result()  # each has seen its pages once, as a standing worker has
     out: list[dict[str, Any]] = []
-    with (standing_prefect_server(work / "prefect-home") as server,
-          standing_dask_cluster(cpus[1], server.env, work / "prefect-home") as one,
-          standing_dask_cluster(cpus[2], server.env, work / "prefect-home",
-                                workers=2) as two):
-        address = {1: one, 2: two}
 
-        def flow(workers: int, source: Path = folder, batch: int = batch_pages) -> Run:
-            lake = work / f"lake-flow-scaling-{workers}"
-            shutil.rmtree(lake, ignore_errors=True)
-            return run_flow(source, lake, workers, batch_pages=batch, env=server.env,
-                            cpus=cpus[workers], dask_address=address[workers])
+    def host(processes: int) -> list[Run]:
+        if not plain:
+            return []
+        placed = plain[:processes]
+        for system in placed:
+            system.pin(cpus[processes] or [])
+        futures = [system.submit(sample) for system in placed]
+        return [f.result() for f in futures]
 
-        for workers in (1, 2):  # batches of 2 pages, so that each of two workers may get one
-            flow(workers, warm, 2)
-        for i in range(pairs):
-            order = (1, 2) if i % 2 == 0 else (2, 1)  # a steady drift falls on both alike
-            runs = {workers: flow(workers) for workers in order}
-            out.append(scaling_pair(runs[1], runs[2]))
-            log(f"scaling pair {i + 1}/{pairs}: " + ", ".join(
-                f"{k} {v}" for k, v in out[-1].items()))
+    try:
+        with (standing_prefect_server(work / "prefect-home") as server,
+              standing_dask_cluster(cpus[1], server.env, work / "prefect-home") as one,
+              standing_dask_cluster(cpus[2], server.env, work / "prefect-home",
+                                    workers=2) as two):
+            address = {1: one, 2: two}
+
+            def flow(workers: int, source: Path = folder, batch: int = batch_pages) -> Run:
+                lake = work / f"lake-flow-scaling-{workers}"
+                shutil.rmtree(lake, ignore_errors=True)
+                return run_flow(source, lake, workers, batch_pages=batch, env=server.env,
+                                cpus=cpus[workers], dask_address=address[workers])
+
+            for workers in (1, 2):  # batches of 2 pages, so that each of two workers gets one
+                flow(workers, warm, 2)
+            one_run, alone = flow(1), host(1)
+            for i in range(pairs):
+                two_run, both = flow(2), host(2)
+                before = (one_run, alone)
+                one_run, alone = flow(1), host(1)
+                ceiling = ((before[1][0], alone[0]), both) if plain else None
+                out.append(scaling_pair((before[0], one_run), two_run, ceiling))
+                log(f"scaling pair {i + 1}/{pairs}: " + ", ".join(
+                    f"{k} {v}" for k, v in out[-1].items()))
+    finally:
+        for system in plain:
+            system.close()
     return out
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -210,9 +210,13 @@ class EngineSystem:
             self._pool.submit(_engine_chunk, list(warmup)).result()
 
     def run(self, docs: list[BenchDoc]) -> Run:
-        run = self._pool.submit(_engine_chunk, docs).result()
+        run = self.submit(docs).result()
         run.extra["load_cpu_s"] = round(self.load_cpu_s, 2)
         return run
+
+    def submit(self, docs: list[BenchDoc]) -> Future[Run]:
+        """Start ``docs`` and return at once, so that several engines run side by side."""
+        return self._pool.submit(_engine_chunk, docs)
 
     def pin(self, cpus: Sequence[int]) -> None:
         """Keep the engine's process on ``cpus`` from now on (its own call, in the process)."""

@@ -270,7 +270,7 @@ def test_comparisons_are_ratios_of_the_same_run() -> None:
     assert c["flow_1_overhead_wall"] == 0.25 and c["flow_1_overhead_cpu"] == 0.1
 
 
-def test_scaling_pairs_compare_two_workers_with_one_on_the_same_pages() -> None:
+def test_scaling_pairs_compare_two_workers_with_the_one_worker_flows_around_them() -> None:
     from ocr_tasks.benchmark.runner import scaling_medians, scaling_pair
     from ocr_tasks.benchmark.systems import Run
 
@@ -278,21 +278,54 @@ def test_scaling_pairs_compare_two_workers_with_one_on_the_same_pages() -> None:
         return Run(pages=100, wall_s=wall_s, extra={"batch_seconds": batch_s})
 
     # one worker: 190 s in its batches (1.9 s a page); two: 105 s each, 2.1 s a page
-    pair = scaling_pair(flow(200.0, 190.0), flow(110.0, 210.0))
+    pair = scaling_pair((flow(200.0, 190.0), flow(200.0, 190.0)), flow(110.0, 210.0))
     assert pair == pytest.approx({"pages_per_s_1": 0.5, "pages_per_s_2": 0.9091,
                                   "command": 1.818, "batches": 1.81,
                                   "worker_s_per_page_1": 1.9, "worker_s_per_page_2": 2.1})
+    # the host slowed down steadily by a fifth across a pair: the one-worker flows on
+    # either side (1.8 and 2.2 s a page) average to the speed the two-worker flow met
+    drifting = scaling_pair((flow(190.0, 180.0), flow(230.0, 220.0)), flow(110.0, 210.0))
+    assert drifting["batches"] == pytest.approx(1.905)
+    assert drifting["worker_s_per_page_1"] == pytest.approx(2.0)
     # the host slowed down by a fifth during the second pair: its ratios stay near the first
-    pairs = [pair, scaling_pair(flow(240.0, 228.0), flow(132.0, 252.0)),
-             scaling_pair(flow(200.0, 190.0), flow(150.0, 280.0))]
+    pairs = [pair, scaling_pair((flow(240.0, 228.0),) * 2, flow(132.0, 252.0)),
+             scaling_pair((flow(200.0, 190.0),) * 2, flow(150.0, 280.0))]
     medians = scaling_medians(pairs)
     assert medians["flow_2_vs_1_scaling_pairs"] == 3
     assert medians["flow_2_vs_1_workers_median_command"] == pytest.approx(1.818)
     assert medians["flow_2_vs_1_workers_median_batches"] == pytest.approx(1.81)
+    assert "flow_2_vs_1_median_host" not in medians
     assert scaling_medians([]) == {}
 
 
-def test_flow_overhead_pairs_compare_each_flow_with_the_loop_beside_it() -> None:
+def test_scaling_pairs_read_the_flow_against_the_hosts_own_ceiling() -> None:
+    from ocr_tasks.benchmark.runner import scaling_medians, scaling_pair
+    from ocr_tasks.benchmark.systems import Run
+
+    def flow(wall_s: float, batch_s: float) -> Run:  # 100 pages
+        return Run(pages=100, wall_s=wall_s, extra={"batch_seconds": batch_s})
+
+    def loop(wall_s: float) -> Run:  # 10 pages
+        return Run(pages=10, wall_s=wall_s)
+
+    # alone 1.0 s a page; two processes at once 1.25 s a page each: the host gives 1.6x,
+    # and the flow's 1.52x inside the batches keeps 95 % of it
+    ceiling = ((loop(9.0), loop(11.0)), (loop(12.0), loop(13.0)))
+    pair = scaling_pair((flow(200.0, 190.0),) * 2, flow(130.0, 250.0), ceiling)
+    assert pair["batches"] == pytest.approx(1.52)
+    assert pair["host"] == pytest.approx(1.6)
+    assert pair["loop_s_per_page_1"] == pytest.approx(1.0)
+    assert pair["loop_s_per_page_2"] == pytest.approx(1.25)
+    assert pair["share_of_host"] == pytest.approx(0.95)
+    other = scaling_pair((flow(200.0, 190.0),) * 2, flow(110.0, 200.0),
+                         ((loop(10.0),) * 2, (loop(10.0),) * 2))
+    assert other["host"] == pytest.approx(2.0) and other["share_of_host"] == pytest.approx(0.95)
+    medians = scaling_medians([pair, other, pair])
+    assert medians["flow_2_vs_1_median_host"] == pytest.approx(1.6)
+    assert medians["flow_2_vs_1_median_share_of_host"] == pytest.approx(0.95)
+
+
+def test_flow_overhead_pairs_compare_each_flow_with_the_loops_around_it() -> None:
     from ocr_tasks.benchmark.runner import overhead_medians, overhead_pair
     from ocr_tasks.benchmark.systems import PageResult, Run
 
@@ -304,20 +337,25 @@ def test_flow_overhead_pairs_compare_each_flow_with_the_loop_beside_it() -> None
         return Run(pages=10, wall_s=wall_s, extra={"batch_seconds": batch_s, "canary_pages": 1})
 
     # the host slowed down by half between the pairs: the ratios stay where they were
-    pairs = [overhead_pair(loop(9.9), flow(15.0, 12.0)),
-             overhead_pair(loop(14.9), flow(22.5, 18.0)),
-             overhead_pair(loop(9.9), flow(20.0, 15.0))]
+    pairs = [overhead_pair((loop(9.9), loop(9.9)), flow(15.0, 12.0)),
+             overhead_pair((loop(14.9), loop(14.9)), flow(22.5, 18.0)),
+             overhead_pair((loop(9.9), loop(9.9)), flow(20.0, 15.0))]
     assert pairs[0] == pytest.approx({"engine_s_per_page": 1.0, "flow_s_per_page": 1.5,
                                       "command": 0.5, "batches": 0.2, "fixed_s": 3.0,
                                       "canary_pages": 1})
     assert pairs[1]["batches"] == pytest.approx(0.2) and pairs[1]["command"] == pytest.approx(0.5)
+    # a steady drift across one pair (0.8 s a page before the flow, 1.2 after): the flow
+    # is read against the 1.0 it met, not against either neighbour alone
+    drifting = overhead_pair((loop(7.9), loop(11.9)), flow(15.0, 12.0))
+    assert drifting["engine_s_per_page"] == pytest.approx(1.0)
+    assert drifting["batches"] == pytest.approx(0.2)
     medians = overhead_medians(pairs)
     assert medians["flow_1_overhead_pairs"] == 3
     assert medians["flow_1_overhead_median_batches"] == pytest.approx(0.2)  # not the outlier
     assert medians["flow_1_overhead_median_command"] == pytest.approx(0.5)
     assert medians["flow_1_fixed_s_median"] == pytest.approx(4.5)
     # the fresh worker's pair (engine load, first compilations) is reported, not in the median
-    cold = {**overhead_pair(loop(9.9), flow(30.0, 16.0)), "cold": True}
+    cold = {**overhead_pair((loop(9.9),) * 2, flow(30.0, 16.0)), "cold": True}
     medians = overhead_medians([cold, *pairs])
     assert medians["flow_1_overhead_pairs"] == 3
     assert medians["flow_1_overhead_median_batches"] == pytest.approx(0.2)
