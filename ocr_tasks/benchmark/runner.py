@@ -349,10 +349,6 @@ def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, see
     settings = engine or EngineSettings()
     sample = chunks(synth_docs(folder, settings.dpi), host_pages)[0] if host_pages else []
     plain: list[EngineSystem] = []
-    if sample and cpus[1] and cpus[2]:
-        plain = [EngineSystem(f"loop-{n}", settings, []) for n in (1, 2)]
-        for future in [system.submit(sample) for system in plain]:
-            future.result()  # each has seen its pages once, as a standing worker has
     out: list[dict[str, Any]] = []
 
     def host(processes: int) -> list[Run]:
@@ -365,6 +361,11 @@ def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, see
         return [f.result() for f in futures]
 
     try:
+        if sample and cpus[1] and cpus[2]:
+            for n in (1, 2):
+                plain.append(EngineSystem(f"loop-{n}", settings, []))
+            for future in [system.submit(sample) for system in plain]:
+                future.result()  # each has seen its pages once, as a standing worker has
         with (standing_prefect_server(work / "prefect-home") as server,
               standing_dask_cluster(cpus[1], server.env, work / "prefect-home") as one,
               standing_dask_cluster(cpus[2], server.env, work / "prefect-home",
