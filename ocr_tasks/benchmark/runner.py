@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import shutil
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -196,7 +196,7 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
     return {"rows": rows, "comparisons": compared, **extra}
 
 
-def _bracketed(runs: Sequence[Run], per_page: Any) -> float:
+def _bracketed(runs: Sequence[Run], per_page: Callable[[Run], float]) -> float:
     """The mean of ``per_page(run)`` over the runs on either side of the measured one: a
     drift of the host's speed that is steady across the three falls out."""
     return statistics.fmean(per_page(r) for r in runs)
@@ -383,10 +383,10 @@ def scaling_pairs(work: Path, folder: Path, pairs: int, *, batch_pages: int, see
             one_run, alone = flow(1), host(1)
             for i in range(pairs):
                 two_run, both = flow(2), host(2)
-                before = (one_run, alone)
+                one_before, alone_before = one_run, alone
                 one_run, alone = flow(1), host(1)
-                ceiling = ((before[1][0], alone[0]), both) if plain else None
-                out.append(scaling_pair((before[0], one_run), two_run, ceiling))
+                ceiling = ((*alone_before, *alone), both) if plain else None
+                out.append(scaling_pair((one_before, one_run), two_run, ceiling))
                 log(f"scaling pair {i + 1}/{pairs}: " + ", ".join(
                     f"{k} {v}" for k, v in out[-1].items()))
     finally:
