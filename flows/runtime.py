@@ -21,8 +21,8 @@ from ocr_tasks.core.loopback import answers, free_port
 from ocr_tasks.core.worker_env import (
     WORKER_DASK_CONFIG,
     WORKER_MEMORY_LIMIT,
-    WORKER_THREAD_ENV,
     dask_env_name,
+    worker_os_env,
 )
 from ocr_tasks.engine.backends import cuda_device_count
 
@@ -177,7 +177,7 @@ def dask_task_runner(workers: int, address: str | None = None) -> Any:
 
     if address:
         return DaskTaskRunner(address=address)
-    for key, value in WORKER_THREAD_ENV.items():
+    for key, value in worker_os_env().items():  # the nannies hand it to their workers
         os.environ.setdefault(key, value)
     tune_local_dask()
     quiet_worker_kills()

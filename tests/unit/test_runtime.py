@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,27 @@ def test_local_workers_run_without_dasks_stack_sampler(monkeypatch: pytest.Monke
         with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             assert list(client.run(worker_view).values()) == [(False, "1s", False)]
+
+
+def test_local_workers_start_with_the_projects_allocator_settings(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dask's nanny would start them with MALLOC_TRIM_THRESHOLD_=65536 (every image buffer
+    mapped and faulted in afresh); the environment's value wins over its own."""
+    from distributed import Client, LocalCluster
+
+    from ocr_tasks.core.worker_env import WORKER_MALLOC_ENV
+
+    for key in WORKER_MALLOC_ENV:  # whatever this process had, restored on exit
+        monkeypatch.delenv(key, raising=False)
+    dask_task_runner(1)
+
+    def worker_view() -> dict[str, str | None]:
+        return {key: os.environ.get(key) for key in WORKER_MALLOC_ENV}
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert list(client.run(worker_view).values()) == [WORKER_MALLOC_ENV]
+    assert WORKER_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"] != "65536"
 
 
 def test_routine_worker_kill_at_shutdown_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
