@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overhead-pairs", type=int, default=0,
                     help="after the rounds, alternate the engine loop and a one-worker flow "
                     "this many times on 32 generated pages (drift-proof flow overhead)")
+    ap.add_argument("--overhead-side-by-side", type=int, default=0,
+                    help="after the pairs, this many one-worker flows on the same worker, each "
+                    "with the engine loop running at the same time on its CPU: CPU s/page of "
+                    "both over the same minutes (the overhead without the host's drift)")
     ap.add_argument("--scaling-pairs", type=int, default=0,
                     help="after the rounds, alternate the one-worker and the two-worker flow "
                     "this many times on the generated set, each on a standing cluster of its "
@@ -94,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                       dpis=args.dpi, chunk_pages=args.chunk_pages,
                       flow_batch_pages=args.flow_batch_pages,
                       flow_matched_cores=args.flow_cores == "matched",
-                      overhead_pairs=args.overhead_pairs, scaling_pairs=args.scaling_pairs,
+                      overhead_pairs=args.overhead_pairs,
+                      overhead_side_by_side=args.overhead_side_by_side,
+                      scaling_pairs=args.scaling_pairs,
                       scaling_host_pages=args.scaling_host_pages,
                       engine=EngineSettings(device=args.device))
     started = time.strftime("%Y%m%dT%H%M%S")

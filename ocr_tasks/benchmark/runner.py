@@ -11,7 +11,10 @@ much as the overhead): the engine loop and a one-worker flow alternate on one ge
 200-dpi set, both on the same CPU, the flows on one standing worker as in production, each
 flow compared with the mean of the loops just before and after it (:func:`overhead_pair`);
 the comparisons take the median over the warm worker's pairs and report the first (cold)
-pair beside it.
+pair beside it. With ``overhead_side_by_side``, the same worker's flows then run at the same
+time as the loop on that one CPU, each measured in CPU seconds per page over the same
+minutes (:func:`side_by_side`): no drift of the host's speed can fall on one and not the
+other.
 
 With ``scaling_pairs``, the scaling from one worker to two is measured the same way: the
 one-worker and the two-worker flow alternate on the whole generated set, each on its own
@@ -26,9 +29,13 @@ ratio moves with the host from run to run (1.5x-2.0x here).
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import shutil
 import statistics
+import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -88,6 +95,7 @@ class BenchConfig:
     flow_matched_cores: bool = True  # each flow on as many CPUs as it has workers
     overhead_pairs: int = 0  # engine-loop / one-worker-flow pairs after the rounds
     overhead_pages: int = 32  # pages of their set: one canary at the production rate
+    overhead_side_by_side: int = 0  # then flows beside the loop on the same CPU, at once
     scaling_pairs: int = 0  # one-worker / two-worker flow pairs on standing clusters
     scaling_host_pages: int = 32  # pages of the plain loops measured beside them (0: none)
     engine: EngineSettings = field(default_factory=EngineSettings)
@@ -175,9 +183,10 @@ def run_benchmark(cfg: BenchConfig, log: Any = print) -> dict[str, Any]:
                                                          batch_pages=batch, env=server.env,
                                                          cpus=cpus)
                 flows = []
-        if cfg.overhead_pairs:
+        if cfg.overhead_pairs or cfg.overhead_side_by_side:
             pairs = overhead_pairs(cfg.work, cfg.overhead_pairs, cfg.engine,
-                                   pages=cfg.overhead_pages, seed=cfg.seed, log=log)
+                                   pages=cfg.overhead_pages, seed=cfg.seed,
+                                   side_by_side_runs=cfg.overhead_side_by_side, log=log)
             extra["flow_overhead_pairs"] = pairs
         if cfg.scaling_pairs and "synth" in sets:
             extra["flow_scaling_pairs"] = scaling_pairs(
@@ -226,12 +235,51 @@ def overhead_pair(loops: Sequence[Run], flow: Run) -> dict[str, float]:
     }
 
 
+@dataclass(frozen=True)
+class LoopChunk:
+    """One call of the engine loop that runs beside a flow: when it ended (``perf_counter``),
+    its wall seconds, its CPU seconds (OCR and rows) and its pages."""
+
+    ended: float
+    wall_s: float
+    cpu_s: float
+    pages: int
+
+
+def side_by_side(chunks: Sequence[LoopChunk], start: float, end: float, *, pages: int,
+                 worker_cpu_s: float, flow_cpu_s: float) -> dict[str, Any]:
+    """A flow against the engine loop that ran at the same time on its CPU: CPU seconds per
+    page of the worker (``worker``: OCR, canaries, quality, rows, the task's bookkeeping)
+    and of every process of the flow (``flow``: also the command's start and end and the
+    scheduler), each over the loop's, from the loop's chunks that ran wholly between
+    ``start`` and ``end``. The kernel shares the CPU between the two every few
+    milliseconds, so whatever the host's speed does falls on both alike."""
+    inside = [c for c in chunks if c.ended - c.wall_s >= start and c.ended <= end]
+    loop_pages = sum(c.pages for c in inside)
+    if not loop_pages or not pages:
+        raise ValueError("no loop call ran wholly beside the flow: nothing to compare")
+    loop = sum(c.cpu_s for c in inside) / loop_pages
+    return {
+        "engine_cpu_s_per_page": round(loop, 4),
+        "worker_cpu_s_per_page": round(worker_cpu_s / pages, 4),
+        "worker": round(worker_cpu_s / pages / loop - 1, 4),
+        "flow": round(flow_cpu_s / pages / loop - 1, 4),
+        "loop_pages": loop_pages,
+        "side_by_side": True,
+    }
+
+
 def overhead_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The comparisons' view of the pairs: the median of each figure over the pairs on a
     warm worker, and the first pair's (``cold``: the worker loads its engine and compiles
-    its page shapes in that run's first batch) as it came."""
-    warm = [p for p in pairs if not p.get("cold")]
+    its page shapes in that run's first batch) as it came; the median of the side-by-side
+    runs' figures."""
+    beside = [p for p in pairs if p.get("side_by_side")]
+    warm = [p for p in pairs if not p.get("cold") and not p.get("side_by_side")]
     out: dict[str, Any] = {}
+    if beside:
+        out["flow_1_overhead_side_by_side_runs"] = len(beside)
+        out.update(_medians(beside, ("worker", "flow"), "flow_1_overhead_side_by_side_cpu_"))
     if warm:
         out["flow_1_overhead_pairs"] = len(warm)
         out.update(_medians(warm, ("command", "batches"), "flow_1_overhead_median_"))
@@ -243,7 +291,8 @@ def overhead_medians(pairs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: int = 32,
-                   seed: int = 0, log: Any = print) -> list[dict[str, Any]]:
+                   seed: int = 0, side_by_side_runs: int = 0,
+                   log: Any = print) -> list[dict[str, Any]]:
     """The engine loop against a one-worker flow on the same generated 200-dpi set, both on
     the flow's one CPU, as a chain loop, flow, loop, flow, ..., loop: each flow against the
     mean of the loops on either side (the host's speed moves by 10-30 % within an hour
@@ -253,18 +302,19 @@ def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: i
     the production batch size. The loop's engine (``settings``) is a process of its own that
     has seen only this set, as the worker has: one that read other pages keeps their
     detector shapes compiled (``engine.static_shapes``) and may run this set's on the
-    any-size model."""
+    any-size model.
+
+    Then ``side_by_side_runs`` flows on the same warm worker, each with the loop running
+    beside it on the same CPU at the same time (:func:`side_by_side`)."""
     folder = work / f"synth-{pages}-seed{seed}-dpi200"
     make_synth_set(folder, pages, seed, (200,))
     docs = synth_docs(folder, settings.dpi)
     cpus = flow_cores(1, True)
     lake = work / "lake-flow-overhead"
     out: list[dict[str, Any]] = []
-    with (closing(EngineSystem("engine", settings, docs[:1])) as engine,
+    with (closing(EngineSystem("engine", settings, docs[:1], cpus)) as engine,
           standing_prefect_server(work / "prefect-home") as server,
           standing_dask_cluster(cpus, server.env, work / "prefect-home") as address):
-        if cpus:
-            engine.pin(cpus)
         loop = engine.run(docs)
         for i in range(pairs + 1):
             shutil.rmtree(lake, ignore_errors=True)
@@ -275,7 +325,56 @@ def overhead_pairs(work: Path, pairs: int, settings: EngineSettings, *, pages: i
                         **({"cold": True} if i == 0 else {})})
             log(f"overhead pair {i}/{pairs}{' (cold worker)' if i == 0 else ''}: " + ", ".join(
                 f"{k} {v}" for k, v in out[-1].items() if k != "cold"))
+        for i in range(side_by_side_runs):
+            shutil.rmtree(lake, ignore_errors=True)
+            out.append(_beside_loop(engine, docs, lambda: run_flow(
+                folder, lake, 1, batch_pages=PipelineSettings().batch_pages, env=server.env,
+                cpus=cpus, dask_address=address), address))
+            log(f"overhead side by side {i + 1}/{side_by_side_runs}: " + ", ".join(
+                f"{k} {v}" for k, v in out[-1].items() if k != "side_by_side"))
     return out
+
+
+def _beside_loop(engine: EngineSystem, docs: Sequence[BenchDoc], flow: Callable[[], Run],
+                 address: str) -> dict[str, Any]:
+    """``flow()`` while ``engine`` loops over ``docs``, one document a call, from before the
+    flow starts until it has ended; CPU of the cluster's worker and scheduler over the flow,
+    read from their processes (a standing cluster's are not the command's children)."""
+    import psutil
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        (worker_pid,) = client.run(os.getpid).values()
+        scheduler_pid = client.run_on_scheduler(os.getpid)
+    worker, scheduler = psutil.Process(worker_pid), psutil.Process(scheduler_pid)
+    chunks: list[LoopChunk] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        for doc in itertools.cycle(docs):
+            if stop.is_set():
+                return
+            run = engine.run([doc])
+            write_cpu = sum(r.timings.get("write_cpu", 0.0) for r in run.results)
+            chunks.append(LoopChunk(time.perf_counter(), run.wall_s, run.cpu_s + write_cpu,
+                                    run.pages))
+
+    def cpu(p: Any) -> float:  # with its finished children: poppler renders the PDFs
+        t = p.cpu_times()
+        return float(t.user + t.system + t.children_user + t.children_system)
+
+    looping = threading.Thread(target=loop, daemon=True)
+    looping.start()
+    try:
+        time.sleep(2.0)  # the loop is under way before the flow starts
+        w0, s0, start = cpu(worker), cpu(scheduler), time.perf_counter()
+        flown = flow()
+        end, w1, s1 = time.perf_counter(), cpu(worker), cpu(scheduler)
+    finally:
+        stop.set()
+        looping.join()
+    return side_by_side(chunks, start, end, pages=flown.pages, worker_cpu_s=w1 - w0,
+                        flow_cpu_s=(w1 - w0) + (s1 - s0) + flown.extra["command_cpu_s"])
 
 
 def scaling_pair(ones: Sequence[Run], two: Run,

@@ -98,10 +98,24 @@ _RENDER_DPI = 200
 _LAKE: Any = None
 
 
-def _init_engine(settings_json: str) -> None:
+def pin_process(cpus: Sequence[int]) -> None:
+    """Every thread of this process on ``cpus``, and through them what they start later.
+
+    ``os.sched_setaffinity(0, ...)`` moves the calling thread only: an engine pinned that way
+    after loading kept its runtime's and libraries' helper threads on every CPU (measured: a
+    loop "on CPU 0" that ran beside a flow's worker on CPU 0 at full speed)."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    for tid in (int(t) for t in os.listdir(tasks)) if tasks.is_dir() else (0,):
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just exited
+            os.sched_setaffinity(tid, set(cpus))
+
+
+def _init_engine(settings_json: str, cpus: Sequence[int] | None = None) -> None:
     global _ENGINE, _RENDER_DPI
     from ocr_tasks.engine.predictor import OcrEngine
 
+    if cpus:  # before the engine loads: its runtime sizes its threads to what it sees
+        pin_process(cpus)
     settings = EngineSettings.model_validate_json(settings_json)
     _ENGINE, _RENDER_DPI = OcrEngine(settings), settings.dpi
 
@@ -169,6 +183,11 @@ def _scratch_lake() -> Any:
     return Lake.open(folder)
 
 
+def _thread_affinity() -> dict[int, list[int]]:
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return {int(t): sorted(os.sched_getaffinity(int(t))) for t in os.listdir(tasks)}
+
+
 def _probe() -> float:
     """CPU the worker process spent so far: right after start, loading the engine."""
     return cpu_seconds()
@@ -197,13 +216,15 @@ def _engine_chunk(docs: list[BenchDoc]) -> Run:
 
 
 class EngineSystem:
-    """One engine configuration in a process of its own, fed chunk by chunk."""
+    """One engine configuration in a process of its own, fed chunk by chunk; on ``cpus``
+    from before its engine loads when given (as a worker started on them is)."""
 
-    def __init__(self, name: str, settings: EngineSettings, warmup: Sequence[BenchDoc]) -> None:
+    def __init__(self, name: str, settings: EngineSettings, warmup: Sequence[BenchDoc],
+                 cpus: Sequence[int] | None = None) -> None:
         self.name, self.settings = name, settings
         self._pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
                                          initializer=_init_engine,
-                                         initargs=(settings.model_dump_json(),))
+                                         initargs=(settings.model_dump_json(), cpus))
         # CPU of starting the process and loading the engine: a worker pays it once per run
         self.load_cpu_s = self._pool.submit(_probe).result()
         if warmup:  # model load, compilation, first-shape costs stay out of the figures
@@ -219,8 +240,12 @@ class EngineSystem:
         return self._pool.submit(_engine_chunk, docs)
 
     def pin(self, cpus: Sequence[int]) -> None:
-        """Keep the engine's process on ``cpus`` from now on (its own call, in the process)."""
-        self._pool.submit(os.sched_setaffinity, 0, set(cpus)).result()
+        """Keep the engine's process, every thread of it, on ``cpus`` from now on."""
+        self._pool.submit(pin_process, list(cpus)).result()
+
+    def affinity(self) -> dict[int, list[int]]:
+        """The CPUs each thread of the engine's process may run on, by thread id."""
+        return self._pool.submit(_thread_affinity).result()
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -436,7 +461,7 @@ def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
         cmd += ["--dask-address", dask_address]
     seen: dict[int, _Proc] = {}
     stop = threading.Event()
-    wall, cpu = time.perf_counter(), cpu_seconds()
+    wall, cpu, before = time.perf_counter(), cpu_seconds(), os.times()
     proc = psutil.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True)
     if cpus:  # before the interpreter has started anything: every child inherits it
@@ -447,6 +472,9 @@ def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
     stop.set()
     sampler.join()
     run = Run(wall_s=time.perf_counter() - wall, cpu_s=cpu_seconds() - cpu)
+    after = os.times()  # the command's own tree, without this process's threads
+    run.extra["command_cpu_s"] = (after.children_user + after.children_system
+                                  - before.children_user - before.children_system)
     if proc.returncode not in (ExitCode.OK, ExitCode.DEGRADED):  # degraded: all pages written
         raise RuntimeError(f"ingest with {workers} workers failed ({proc.returncode}): "
                            f"{out[-2000:]}")

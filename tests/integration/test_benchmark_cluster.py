@@ -20,6 +20,7 @@ def test_standing_cluster_workers_get_the_worker_environment_and_the_cpus(
         import dask
 
         return {"omp": os.environ.get("OMP_NUM_THREADS"),
+                "trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                 "api": os.environ.get("PREFECT_API_URL"),
                 "tick": dask.config.get("distributed.admin.tick.interval"),
                 "sampler": any(t.name == "Profile" for t in threading.enumerate()),
@@ -30,7 +31,8 @@ def test_standing_cluster_workers_get_the_worker_environment_and_the_cpus(
     with standing_dask_cluster(cpus, {"PREFECT_API_URL": api}, tmp_path) as address:
         with Client(address, timeout="30s") as client:
             (view,) = client.run(worker_view).values()
-    assert view == {"omp": "1", "api": api, "tick": "1s", "sampler": False, "cpus": cpus}
+    assert view == {"omp": "1", "trim": str(64 * 2**20), "api": api, "tick": "1s",
+                    "sampler": False, "cpus": cpus}
     assert len(list(tmp_path.glob("bench-dask-worker-*.log"))) == 1
 
 
@@ -50,3 +52,26 @@ def test_standing_cluster_starts_as_many_workers_as_asked_on_the_cpus_given(
             threads = sorted(client.nthreads().values())
     assert views == [("1", cpus), ("1", cpus)]
     assert threads == [1, 1]  # two single-threaded worker processes, not one with two threads
+
+
+def test_engine_loop_process_runs_every_thread_on_its_cpus() -> None:
+    """The overhead chain's loop shares the flow worker's one CPU: all of its threads, those
+    its engine's runtime starts as well as the one that calls it, as the worker's are."""
+    import pytest
+
+    from ocr_tasks.benchmark.systems import EngineSystem
+    from ocr_tasks.core.config import EngineSettings
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to tell a pinned thread from an unpinned one")
+    engine = EngineSystem("engine", EngineSettings(), [], cpus[:1])
+    try:
+        placed = engine.affinity()
+        engine.pin(cpus[1:2])
+        moved = engine.affinity()
+    finally:
+        engine.close()
+    assert len(placed) > 1  # the runtime's threads are there to be checked
+    assert set(map(tuple, placed.values())) == {tuple(cpus[:1])}
+    assert set(map(tuple, moved.values())) == {tuple(cpus[1:2])}

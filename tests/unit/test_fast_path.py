@@ -364,6 +364,27 @@ def test_flow_overhead_pairs_compare_each_flow_with_the_loops_around_it() -> Non
     assert overhead_medians([]) == {}
 
 
+def test_side_by_side_compares_cpu_per_page_over_the_loop_calls_inside_the_flow() -> None:
+    from ocr_tasks.benchmark.runner import LoopChunk, overhead_medians, side_by_side
+
+    # the loop's calls (ended, wall, cpu, pages); the flow ran from t=10 to t=40
+    chunks = [LoopChunk(11.0, 3.0, 1.0, 1),    # began before the flow: left out
+              LoopChunk(16.0, 5.0, 2.0, 2),    # 1.0 CPU s a page
+              LoopChunk(25.0, 8.0, 3.0, 2),    # the host slowed: 1.5 a page
+              LoopChunk(41.0, 6.0, 2.0, 1)]    # ended after the flow: left out
+    got = side_by_side(chunks, 10.0, 40.0, pages=10, worker_cpu_s=15.0, flow_cpu_s=18.0)
+    assert got == pytest.approx({"engine_cpu_s_per_page": 1.25, "worker_cpu_s_per_page": 1.5,
+                                 "worker": 0.2, "flow": 0.44, "loop_pages": 4,
+                                 "side_by_side": True})
+    with pytest.raises(ValueError, match="no loop call"):
+        side_by_side(chunks[:1], 10.0, 40.0, pages=10, worker_cpu_s=15.0, flow_cpu_s=18.0)
+    runs = [got, {**got, "worker": 0.05, "flow": 0.3}, {**got, "worker": 0.1, "flow": 0.35}]
+    medians = overhead_medians(runs)
+    assert medians == {"flow_1_overhead_side_by_side_runs": 3,
+                       "flow_1_overhead_side_by_side_cpu_worker": pytest.approx(0.1),
+                       "flow_1_overhead_side_by_side_cpu_flow": pytest.approx(0.35)}
+
+
 def test_a_trained_model_is_compared_with_the_engine_and_tesseract() -> None:
     rows = [
         {"system": "engine", "set": "funsd", "cpu_s_per_page": 1.2, "hmean": 0.91,
