@@ -348,16 +348,20 @@ def _beside_loop(engine: EngineSystem, docs: Sequence[BenchDoc], flow: Callable[
         scheduler_pid = client.run_on_scheduler(os.getpid)
     worker, scheduler = psutil.Process(worker_pid), psutil.Process(scheduler_pid)
     chunks: list[LoopChunk] = []
+    failed: list[BaseException] = []
     stop = threading.Event()
 
     def loop() -> None:
-        for doc in itertools.cycle(docs):
-            if stop.is_set():
-                return
-            run = engine.run([doc])
-            write_cpu = sum(r.timings.get("write_cpu", 0.0) for r in run.results)
-            chunks.append(LoopChunk(time.perf_counter(), run.wall_s, run.cpu_s + write_cpu,
-                                    run.pages))
+        try:
+            for doc in itertools.cycle(docs):
+                if stop.is_set():
+                    return
+                run = engine.run([doc])
+                write_cpu = sum(r.timings.get("write_cpu", 0.0) for r in run.results)
+                chunks.append(LoopChunk(time.perf_counter(), run.wall_s,
+                                        run.cpu_s + write_cpu, run.pages))
+        except BaseException as exc:  # raised below, not lost with the thread
+            failed.append(exc)
 
     def cpu(p: Any) -> float:  # with its finished children: poppler renders the PDFs
         t = p.cpu_times()
@@ -373,6 +377,8 @@ def _beside_loop(engine: EngineSystem, docs: Sequence[BenchDoc], flow: Callable[
     finally:
         stop.set()
         looping.join()
+    if failed:
+        raise RuntimeError("the engine loop beside the flow failed") from failed[0]
     return side_by_side(chunks, start, end, pages=flown.pages, worker_cpu_s=w1 - w0,
                         flow_cpu_s=(w1 - w0) + (s1 - s0) + flown.extra["command_cpu_s"])
 

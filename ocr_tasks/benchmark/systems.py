@@ -104,10 +104,15 @@ def pin_process(cpus: Sequence[int]) -> None:
     ``os.sched_setaffinity(0, ...)`` moves the calling thread only: an engine pinned that way
     after loading kept its runtime's and libraries' helper threads on every CPU (measured: a
     loop "on CPU 0" that ran beside a flow's worker on CPU 0 at full speed)."""
-    tasks = Path(f"/proc/{os.getpid()}/task")
-    for tid in (int(t) for t in os.listdir(tasks)) if tasks.is_dir() else (0,):
+    for tid in _thread_ids():
         with contextlib.suppress(ProcessLookupError):  # a thread that has just exited
             os.sched_setaffinity(tid, set(cpus))
+
+
+def _thread_ids() -> list[int]:
+    """This process's threads (Linux); elsewhere 0, the calling thread."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return [int(t) for t in os.listdir(tasks)] if tasks.is_dir() else [0]
 
 
 def _init_engine(settings_json: str, cpus: Sequence[int] | None = None) -> None:
@@ -184,8 +189,7 @@ def _scratch_lake() -> Any:
 
 
 def _thread_affinity() -> dict[int, list[int]]:
-    tasks = Path(f"/proc/{os.getpid()}/task")
-    return {int(t): sorted(os.sched_getaffinity(int(t))) for t in os.listdir(tasks)}
+    return {tid: sorted(os.sched_getaffinity(tid)) for tid in _thread_ids()}
 
 
 def _probe() -> float:

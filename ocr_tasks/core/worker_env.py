@@ -18,8 +18,10 @@ WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
 # page, on every call (30 times the minor faults, +3-5 % CPU per page against glibc's
 # default, measured side by side on one CPU). These keep buffers under 32 MiB on the heap
 # for reuse and still hand back a heap whose free top passes 64 MiB (glibc's own dynamic
-# ceiling, made fixed): the same CPU as the default, ~50-70 MB more peak RSS per worker
-# than Dask's setting. The nanny takes the environment's value over its own.
+# ceiling, made fixed): the same CPU as the default, for more peak RSS per worker than
+# Dask's setting (+50-70 MB in a 32-page engine loop, ~+230 MB in a 120-page flow's worker).
+# The nanny takes the environment's value over its own: MALLOC_TRIM_THRESHOLD_=65536 there
+# brings Dask's back.
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
                      "MALLOC_TRIM_THRESHOLD_": str(64 * 2**20)}
 # Dask's defaults sample every worker thread's stack 100 times a second (the dashboard's
