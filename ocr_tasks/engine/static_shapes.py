@@ -42,15 +42,24 @@ class StaticShapes(Generic[T]):
 
     A shape whose compilation fails (the runtime may refuse a size or run out of memory)
     runs on the any-size model from then on: the page is not lost for a speed-up, and the
-    failure is logged once, not paid again on every page of that size."""
+    failure is logged once, not paid again on every page of that size. At most
+    ``remember_failed`` such shapes are remembered, the oldest forgotten first, so that a
+    worker serving pages of ever new sizes for months holds a bounded set."""
 
-    def __init__(self, compile: Callable[[Shape], T], capacity: int, idle_calls: int = 64):
+    def __init__(self, compile: Callable[[Shape], T], capacity: int, idle_calls: int = 64,
+                 remember_failed: int = 256):
         self._compile = compile
         self.capacity, self.idle_calls = capacity, idle_calls
+        self.remember_failed = remember_failed
         self._kept: dict[Shape, _Kept[T]] = {}
-        self.failed: set[Shape] = set()
+        self._failed: dict[Shape, None] = {}  # insertion-ordered: the oldest first
         self._calls = 0
         self.compilations = 0
+
+    @property
+    def failed(self) -> set[Shape]:
+        """The shapes that failed to compile and are still remembered."""
+        return set(self._failed)
 
     @property
     def shapes(self) -> list[Shape]:
@@ -64,7 +73,7 @@ class StaticShapes(Generic[T]):
         self._calls += 1
         kept = self._kept.get(shape)
         if kept is None:
-            if self.capacity <= 0 or shape in self.failed:
+            if self.capacity <= 0 or shape in self._failed:
                 return None
             if len(self._kept) >= self.capacity:
                 stalest = min(self._kept, key=lambda s: self._kept[s].last_used)
@@ -74,7 +83,7 @@ class StaticShapes(Generic[T]):
             try:
                 compiled = self._compile(shape)
             except (RuntimeError, MemoryError) as exc:  # OpenVINO raises RuntimeError kinds
-                self.failed.add(shape)
+                self._remember_failure(shape)
                 log.warning("cannot compile the input shape %s (%s); it runs on the any-size "
                             "model", shape, exc)
                 return None
@@ -82,3 +91,8 @@ class StaticShapes(Generic[T]):
             self.compilations += 1
         kept.last_used = self._calls
         return kept.compiled
+
+    def _remember_failure(self, shape: Shape) -> None:
+        self._failed[shape] = None
+        while len(self._failed) > max(0, self.remember_failed):
+            del self._failed[next(iter(self._failed))]

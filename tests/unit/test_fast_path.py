@@ -100,6 +100,22 @@ def test_a_shape_that_fails_to_compile_runs_on_the_any_size_model_without_retryi
     assert shapes.shapes == [small] and shapes.compilations == 1
 
 
+def test_failed_shapes_are_remembered_up_to_a_bound_oldest_forgotten_first() -> None:
+    made: list[tuple[int, ...]] = []
+
+    def compile(shape: tuple[int, ...]) -> str:
+        made.append(shape)
+        raise RuntimeError("refused")
+
+    shapes = StaticShapes(compile, capacity=2, remember_failed=3)
+    sizes = [(1, 3, 32 * i, 32) for i in range(1, 6)]
+    for shape in sizes:
+        assert shapes.get(shape) is None
+    assert shapes.failed == set(sizes[2:])  # five failures, three remembered
+    assert shapes.get(sizes[4]) is None and made == sizes  # a remembered one is not retried
+    assert shapes.get(sizes[0]) is None and made == [*sizes, sizes[0]]  # a forgotten one is
+
+
 def test_openvino_fixed_shape_detector_agrees_with_the_any_size_model() -> None:
     paths = backends.exported_onnx_paths("latin")
     fixed = backends.OpenVinoBackend(paths, static_shapes=1)
