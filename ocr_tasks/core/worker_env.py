@@ -11,7 +11,11 @@ from typing import Any
 
 # One intra-op thread per worker process: measured faster overall than threads on 2 cores,
 # and it keeps BLAS/OpenMP pools from oversubscribing when several workers share a host.
-WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# OpenCV's own pool (pthreads in the wheels) ignores OMP_NUM_THREADS and starts one thread
+# per CPU the process may use: two workers on two CPUs each spread their resizes, warps and
+# contour passes over both, into the other worker's CPU.
+WORKER_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "OPENCV_FOR_THREADS_NUM": "1"}
 # glibc's allocator, read once at the process's start. Dask's nanny sets
 # MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's mmap threshold at 128 KiB: every
 # page's image and tensor buffers (1-30 MiB) are then mapped fresh and faulted in, page by

@@ -68,6 +68,9 @@ class OcrEngine:
         self, settings: EngineSettings | None = None, backend: InferenceBackend | None = None
     ):
         self.settings = settings or EngineSettings()
+        # OpenCV's pool is the process's and sized to its CPUs, whatever OMP_NUM_THREADS
+        # says: the engine's thread count holds for its resizes, warps and contours as well
+        cv2.setNumThreads(self.settings.threads)
         stored = registry.resolve(self.settings.model)
         version = None if stored == registry.BUNDLED else registry.load(stored)
         self.backend = backend or select_backend(self.settings, version)

@@ -72,6 +72,24 @@ def test_local_workers_start_with_the_projects_allocator_settings(
     assert WORKER_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"] != "65536"
 
 
+def test_local_workers_run_opencv_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV's pool ignores OMP_NUM_THREADS and starts a thread per CPU: unset, each of
+    several workers on a host would spread its image work over every core."""
+    from distributed import Client, LocalCluster
+
+    monkeypatch.delenv("OPENCV_FOR_THREADS_NUM", raising=False)
+    dask_task_runner(1)
+
+    def worker_view() -> int:
+        import cv2
+
+        return int(cv2.getNumThreads())
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        assert list(client.run(worker_view).values()) == [1]
+
+
 def test_routine_worker_kill_at_shutdown_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     dask_task_runner(1)
     dask_task_runner(1)  # once per process, however many runs
