@@ -6,6 +6,11 @@ drift falls on all alike; each reports its CPU seconds per page and peak RSS::
 
     .venv/bin/python bench/worker_allocator.py               # 32 pages, 2 rounds
     .venv/bin/python bench/worker_allocator.py --pages 16 --rounds 3
+    .venv/bin/python bench/worker_allocator.py --mmap-mib 4,8,16   # ours at lower thresholds
+
+``--mmap-mib`` adds variants of ours with a lower mmap threshold (the trim threshold kept):
+buffers above it are mapped fresh and faulted in on every call again, which trades CPU for
+the memory a worker keeps between pages.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/ocr-bench"))
     ap.add_argument("--json", type=Path, help="write the runs as JSON here")
+    ap.add_argument("--mmap-mib", default="",
+                    help="comma-separated mmap thresholds in MiB: ours with each of them too")
     args = ap.parse_args()
     from ocr_tasks.benchmark.pageset import make_synth_set, synth_docs
     from ocr_tasks.benchmark.systems import EngineSystem
@@ -53,6 +60,9 @@ def main() -> None:
     variants = {"glibc default": {},
                 "dask nanny": {"MALLOC_TRIM_THRESHOLD_": "65536"},
                 "ours": WORKER_MALLOC_ENV}
+    for mib in filter(None, args.mmap_mib.split(",")):
+        variants[f"ours, mmap {int(mib)} MiB"] = {
+            **WORKER_MALLOC_ENV, "MALLOC_MMAP_THRESHOLD_": str(int(mib) * 2**20)}
     folder = args.work / f"synth-{args.pages}-seed0-dpi200"
     make_synth_set(folder, args.pages, 0, (200,))
     docs = synth_docs(folder, 200)
@@ -72,7 +82,8 @@ def main() -> None:
     finally:
         for system in systems.values():
             system.close()
-    print(f"{'allocator':<14} {'CPU s/page':>10} {'vs default':>10} {'peak RSS MB':>11}")
+    width = max(len(name) for name in variants)
+    print(f"{'allocator':<{width}} {'CPU s/page':>10} {'vs default':>10} {'peak RSS MB':>11}")
     out: dict[str, dict[str, float]] = {}
     base = sum(r["glibc default"]["cpu_s_per_page"] for r in rounds)
     for name in variants:
@@ -80,7 +91,8 @@ def main() -> None:
         rss = max(r[name]["peak_rss_mb"] for r in rounds)
         out[name] = {"cpu_s_per_page": cpu_s / len(rounds), "vs_default": cpu_s / base,
                      "peak_rss_mb": rss}
-        print(f"{name:<14} {cpu_s / len(rounds):>10.3f} {cpu_s / base:>10.3f} {rss:>11.0f}")
+        print(f"{name:<{width}} {cpu_s / len(rounds):>10.3f} {cpu_s / base:>10.3f} "
+              f"{rss:>11.0f}")
     if args.json:
         args.json.write_text(json.dumps({"variants": variants, "rounds": rounds, **out},
                                         indent=1))
