@@ -102,9 +102,10 @@ class BenchConfig:
 
 
 def flow_batch_pages(pages: int) -> int:
-    """Batch size for the flows: two batches of a little over half the set (documents are
-    not cut below a batch, so the packing needs slack): with 2 workers each gets one, and
-    the canaries cost what two production batches' would."""
+    """Batch size for the flows: two batches of a little over half the set for one worker
+    (documents are not cut below a batch, so the packing needs slack); with 2 workers the
+    planner cuts the set finer towards its end (``job.guided_batch_pages``) so that both
+    end together. The canaries are the wave's either way (one per 32 pages)."""
     return max(1, math.ceil(pages * 0.55))
 
 

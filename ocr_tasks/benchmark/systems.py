@@ -457,7 +457,7 @@ def run_flow(source: Path, lake: Path, workers: int, *, batch_pages: int,
     from ocr_tasks.lake.tables import Lake
 
     # as many batches in flight as workers: with the default 8 the planner cuts a small set
-    # into 8 small batches (job.balanced_batch_pages), each paying a canary
+    # into batches for 8 slots (job.guided_batch_pages)
     cmd = [sys.executable, "-m", "ocr_tasks.cli", "ingest", str(source), "--lake", str(lake),
            "--workers", str(workers), "--batch-pages", str(batch_pages),
            "--max-in-flight", str(workers), "--no-progress"]

@@ -62,16 +62,22 @@ class BatchSpec:
 
 
 def segments(
-    probe: Probe, batch_pages: int, ranges: list[tuple[int, int]] | None = None
+    probe: Probe, batch_pages: int | Callable[[], int],
+    ranges: list[tuple[int, int]] | None = None,
 ) -> Iterator[WorkItem]:
     """Split a probed document (or only its ``ranges`` still missing) into work items of at
-    most ``batch_pages`` pages."""
+    most ``batch_pages`` pages (a callable: asked as each item is cut, for a planner whose
+    batches change size)."""
     if probe.failed or probe.pages <= 0:
         yield WorkItem(probe, 0, 0)
         return
+    size = batch_pages if callable(batch_pages) else (lambda: batch_pages)
     for first, last in ranges if ranges is not None else [(0, probe.pages)]:
-        for start in range(first, last, batch_pages):
-            yield WorkItem(probe, start, min(last, start + batch_pages))
+        start = first
+        while start < last:
+            end = min(last, start + max(1, size()))
+            yield WorkItem(probe, start, end)
+            start = end
 
 
 def batch_id_for(items: Iterable[WorkItem], run_id: str) -> str:
@@ -87,7 +93,7 @@ def batch_id_for(items: Iterable[WorkItem], run_id: str) -> str:
 def plan_batches(
     probes: Iterable[Probe],
     *,
-    batch_pages: int,
+    batch_pages: int | Callable[[int], int],
     run_id: str,
     ingest_date: str,
     source_uri: str,
@@ -97,25 +103,35 @@ def plan_batches(
 ) -> Iterator[BatchSpec]:
     """Greedy packing in source order: streams, so a plan never holds the whole archive.
 
+    ``batch_pages``: the pages of every batch, or of each batch as a function of the pages
+    planned before it (a wave's batches shrink towards its end: ``job.guided_batch_pages``).
     ``missing`` returns the page ranges of a document still to do (resume after a crash);
     by default every page is.
     """
-    if batch_pages < 1:
+    size = batch_pages if callable(batch_pages) else (lambda _planned, n=batch_pages: n)
+    if size(0) < 1:
         raise ValueError("batch_pages must be at least 1")
     current: list[WorkItem] = []
-    cost = 0
+    cost = planned = 0
+    cap = size(0)  # of the batch being filled
 
     def emit() -> BatchSpec:
         items = tuple(current)
         return BatchSpec(batch_id_for(items, run_id), run_id, ingest_date, source_uri, lake_uri,
                          items, fenced=True, model=model)
 
+    def next_segment() -> int:
+        """At most the size of the batch the segment starts where it does not fit the one
+        being filled (documents are not cut to fill a batch)."""
+        return size(planned + cost) if current else cap
+
     for probe in probes:
         ranges = missing(probe) if missing is not None and not probe.failed else None
-        for item in segments(probe, batch_pages, ranges):
-            if current and cost + item.cost > batch_pages:
+        for item in segments(probe, next_segment, ranges):
+            if current and cost + item.cost > cap:
                 yield emit()
-                current, cost = [], 0
+                planned += cost
+                current, cost, cap = [], 0, size(planned)
             current.append(item)
             cost += item.cost
     if current:

@@ -13,7 +13,15 @@ import pytest
 from ocr_tasks.lake.manifest import missing_ranges
 from ocr_tasks.lake.sources import SourceRef, is_document_key
 from ocr_tasks.pipeline.discovery import DUPLICATE, Probe
-from ocr_tasks.pipeline.job import IngestRequest, abandon_run, bounded, chunked, claim, start_run
+from ocr_tasks.pipeline.job import (
+    IngestRequest,
+    abandon_run,
+    bounded,
+    chunked,
+    claim,
+    guided_batch_pages,
+    start_run,
+)
 from ocr_tasks.pipeline.planning import plan_batches, segments
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -153,16 +161,63 @@ def test_chunked() -> None:
     assert list(chunked(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
 
 
-@pytest.mark.parametrize(("total", "configured", "slots", "expected"), [
+@pytest.mark.parametrize(("remaining", "configured", "slots", "expected"), [
     (13, 64, 8, 8),        # small drop: floor, so two workers share it
     (10_000, 64, 8, 64),   # backfill wave: the configured size
-    (200, 64, 8, 25),      # in between: spread evenly over the slots
+    (200, 64, 8, 13),      # in between: half of it spread evenly over the slots
     (3, 2, 8, 2),          # never above the configured size
+    (120, 66, 1, 66),      # one slot: no tail to balance, the configured size
 ])
-def test_balanced_batch_pages(total: int, configured: int, slots: int, expected: int) -> None:
-    from ocr_tasks.pipeline.job import balanced_batch_pages
+def test_guided_batch_pages(remaining: int, configured: int, slots: int, expected: int) -> None:
+    assert guided_batch_pages(remaining, configured, slots) == expected
 
-    assert balanced_batch_pages(total, configured, slots) == expected
+
+def guided(total: int, configured: int, slots: int):  # noqa: ANN201
+    return lambda planned: guided_batch_pages(total - planned, configured, slots)
+
+
+def test_a_waves_batches_shrink_towards_its_end_and_cover_every_page_once() -> None:
+    probes = [probe(f"d{i}.pdf", 1) for i in range(120)]
+    sizes = [b.pages for b in plan(probes, batch_pages=guided(120, 66, 2))]
+    assert sizes == [30, 23, 17, 13, 10, 8, 8, 8, 3]
+    assert [b.pages for b in plan(probes, batch_pages=guided(120, 66, 1))] == [66, 54]
+    docs = [i.probe.doc_id for b in plan(probes, batch_pages=guided(120, 66, 2))
+            for i in b.items]
+    assert sorted(docs) == sorted(p.doc_id for p in probes)
+
+
+def test_a_long_document_at_a_waves_end_is_cut_at_the_shrinking_size() -> None:
+    batches = plan([probe("a.pdf", 50), probe("big.pdf", 100)], batch_pages=guided(150, 64, 2))
+    assert [[(i.probe.ref.key, i.page_start, i.page_end) for i in b.items] for b in batches] == [
+        [("a.pdf", 0, 38)], [("a.pdf", 38, 50)], [("big.pdf", 0, 25)], [("big.pdf", 25, 44)],
+        [("big.pdf", 44, 58)], [("big.pdf", 58, 69)], [("big.pdf", 69, 77)],
+        [("big.pdf", 77, 85)], [("big.pdf", 85, 93)], [("big.pdf", 93, 100)]]
+
+
+def makespan(sizes: list[int], seconds_per_page: list[float]) -> float:
+    """When the last of the workers ends, each taking the next batch in plan order as it
+    frees (as ``bounded`` submits them, one slot per worker)."""
+    free = [0.0] * len(seconds_per_page)
+    for pages in sizes:
+        w = min(range(len(free)), key=lambda k: free[k])
+        free[w] += pages * seconds_per_page[w]
+    return max(free)
+
+
+def test_guided_batches_let_a_slower_worker_take_fewer_pages() -> None:
+    """Two workers, one 12 % slower (a noisy CPU, denser pages): two even batches end when
+    the slow one does; the guided wave ends near the even split of the work."""
+    probes = [probe(f"d{i}.pdf", 1) for i in range(120)]
+    speeds = [1.1, 1.232]
+    ideal = 120 / sum(1 / s for s in speeds)
+    even = makespan([b.pages for b in plan(probes, batch_pages=60)], speeds)
+    guided_end = makespan([b.pages for b in plan(probes, batch_pages=guided(120, 66, 2))],
+                          speeds)
+    assert even / ideal > 1.05
+    assert guided_end / ideal < 1.03
+    speeds.reverse()  # the slower worker takes the first batch: the tail still balances it
+    assert makespan([b.pages for b in plan(probes, batch_pages=guided(120, 66, 2))],
+                    speeds) / ideal < 1.05
 
 
 def test_a_document_failing_in_max_attempts_runs_gets_a_final_error(tmp_path: Path) -> None:
